@@ -1,0 +1,446 @@
+"""The nightly batch of day D: raw events → sessions, daily stats and history in Hive and Postgres.
+
+Submit (the day is the job's argument; every other value comes from settings, i.e. the
+``WEBSESSIONS_*`` environment of the submitting process)::
+
+    websessions batch --date 2026-11-20 [--force]
+    .venv/bin/python -m batch.sessions_job --date 2026-11-20 [--force]
+    "$(.venv/bin/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')"/bin/spark-submit \\
+        batch/sessions_job.py --date 2026-11-20
+
+Spark runs in-process on ``settings.spark_master`` (``local[2]``) with ``spark_driver_memory``,
+attached to the stack's Hive metastore (see :mod:`batch.spark`).
+
+Steps:
+
+- **extract**: the raw JSON lines of D, and of D-1 and D+1 (a session crossing midnight needs both
+  sides), each with its late area (``<raw>_late/dt=...``), explicit schema, no inference.
+- **transform** (:func:`transform`, pure): validate (:mod:`batch.events`; invalid rows of D's files
+  are quarantined), keep the valid events from ``D - timeout`` (enough to see whether D's first
+  events continue a session of D-1) to the end of D+1, deduplicate, sessionize
+  (:mod:`batch.sessionize`), keep the sessions that start on D (quarantining those longer than
+  ``max_session_days``), then the daily stats and history (:mod:`batch.history`).
+- **load**: Hive tables (``hive/ddl``; every table's partition ``dt=D`` overwritten), then Postgres
+  ``sessions`` and ``domain_daily_stats`` for D replaced in one transaction
+  (:mod:`websessions.stores.postgres_sessions`). Up to ``batch_postgres_collect_max`` sessions are
+  collected to the driver and COPYed into the staging table; a larger day is written into it by
+  Spark's JDBC writer from the executors (no Python per row), and the same swap follows.
+
+A rerun of a day replaces exactly what the previous run wrote. The day is refused unless the lander
+has marked it complete (``_COMPLETE``) or ``force`` is given. D+1 may still be landing when D runs:
+a session crossing midnight then ends with the events landed so far, and the next run of D (the
+lander puts D's stragglers in the late area) completes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from batch import history
+from batch.events import (
+    CORRUPT,
+    REJECT_REASONS,
+    SOURCE_FILE,
+    day_bounds_ms,
+    parse_events,
+    raw_event_schema,
+    rejected_events,
+    valid_events,
+)
+from batch.hive_sql import ddl_statements, late_root, raw_root
+from batch.sessionize import overlong, session_records, sessionize_events
+from websessions.sessions import SessionRule, session_from_aggregates
+from websessions.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, Observation, SparkSession
+
+    from websessions.sessions import Session
+
+log = logging.getLogger(__name__)
+COMPLETE_MARKER = "_COMPLETE"  # websessions.lander.COMPLETE_MARKER
+Progress = Callable[[str], None]
+
+
+class DayNotComplete(RuntimeError):
+    """Day D has no ``_COMPLETE`` marker: its raw events may still be landing."""
+
+
+@dataclass
+class DayFrames:
+    """The DataFrames of one day (lazy until an action runs).
+
+    ``day_events`` (the events of the sessions that start on D, quarantined ones included) is what
+    the job caches: the sessions, the stats and every history table are computed from it. The two
+    observations count while it is computed, so the accounting needs no pass of its own:
+    ``line_counts`` the raw lines (of D's files, from the late area, per reason) and
+    ``event_counts`` the events of D's files after deduplication (in sessions of D or of D-1).
+    """
+
+    parsed: DataFrame
+    rejected: DataFrame
+    day_events: DataFrame
+    day_sessions: DataFrame
+    sessions: DataFrame
+    quarantined_sessions: DataFrame
+    events: DataFrame
+    stats: DataFrame
+    line_counts: Observation
+    event_counts: Observation
+    history: dict[str, DataFrame] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """The counts of one run. Lines of D's files add up:
+    ``read = rejected + duplicates + in_sessions_of_day + in_sessions_of_day_before + in_quarantined_sessions``."""
+
+    dt: str
+    read: int = 0
+    read_late_area: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    in_sessions_of_day: int = 0
+    in_sessions_of_day_before: int = 0
+    in_quarantined_sessions: int = 0
+    context_events: int = 0
+    sessions: int = 0
+    session_events: int = 0
+    quarantined_sessions: int = 0
+    hosts: int = 0
+    hive_tables: int = 0
+    postgres_sessions: int = 0
+    postgres_path: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def balanced(self) -> bool:
+        accounted = self.rejected_total + self.duplicates + self.in_sessions_of_day
+        return self.read == accounted + self.in_sessions_of_day_before + self.in_quarantined_sessions
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.rejected.items())) or "none"
+        return (
+            f"{self.dt}: read {self.read} lines of the day ({self.read_late_area} from the late area) + "
+            f"{self.context_events} of the neighbouring days; rejected {self.rejected_total} ({reasons}); "
+            f"duplicates {self.duplicates}; {self.sessions} sessions on {self.hosts} hosts with "
+            f"{self.session_events} events ({self.in_sessions_of_day} from the day's files); "
+            f"{self.in_sessions_of_day_before} events continued sessions of the day before; "
+            f"{self.quarantined_sessions} sessions quarantined ({self.in_quarantined_sessions} events); "
+            f"Hive: {self.hive_tables} tables; Postgres: {self.postgres_sessions} sessions ({self.postgres_path}); "
+            f"{self.seconds:.1f}s"
+        )
+
+
+def neighbour_days(dt: str) -> list[str]:
+    """D-1, D, D+1."""
+    day = date.fromisoformat(dt)
+    return [(day + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+
+
+# -- extract ---------------------------------------------------------------------------------------
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hadoop_path)
+
+
+def input_dirs(spark: SparkSession, settings: Settings, dt: str) -> list[str]:
+    """The existing raw and late-area directories of D-1, D and D+1."""
+    roots = (raw_root(settings), late_root(settings))
+    candidates = [f"{root}/dt={day}" for root in roots for day in neighbour_days(dt)]
+    return [path for path in candidates if _exists(spark, path)]
+
+
+def extract(spark: SparkSession, dirs: list[str]) -> DataFrame:
+    """The raw lines of ``dirs`` (``part-*.jsonl``; marker files are skipped) with their file path."""
+    from pyspark.sql import functions as F
+
+    schema = raw_event_schema()
+    if not dirs:
+        return spark.createDataFrame([], schema).withColumn(SOURCE_FILE, F.lit(None).cast("string"))
+    reader = spark.read.schema(schema).options(
+        mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, pathGlobFilter="*.jsonl"
+    )
+    raw = reader.json(dirs)
+    return raw.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+
+
+# -- transform -------------------------------------------------------------------------------------
+
+
+def _line_metrics(dt: str) -> list[Column]:
+    """Of the raw lines: all, of D's files, of them from the late area, and per reject reason."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    of_day = F.coalesce(c("source_dt") == dt, F.lit(False))
+    metrics = [
+        F.count(F.lit(1)).alias("lines"),
+        F.count_if(of_day).alias("of_day"),
+        F.count_if(of_day & c("from_late_area")).alias("late_area"),
+    ]
+    return metrics + [F.count_if(of_day & (c("reject_reason") == code)).alias(code) for code in REJECT_REASONS]
+
+
+def _event_metrics(dt: str) -> list[Column]:
+    """Of the deduplicated events of D's files: all, in sessions that start before D, and on D."""
+    from pyspark.sql import functions as F
+
+    day_start, day_end = day_bounds_ms(dt)
+    of_day, start = F.coalesce(F.col("source_dt") == dt, F.lit(False)), F.col("session_start_ms")
+    return [
+        F.count_if(of_day).alias("kept"),
+        F.count_if(of_day & (start < day_start)).alias("before"),
+        F.count_if(of_day & (start >= day_start) & (start < day_end)).alias("of_day"),
+    ]
+
+
+def transform(raw: DataFrame, dt: str, rule: SessionRule) -> DayFrames:
+    """Raw lines of D-1..D+1 to day D's frames (pure: builds the plan, runs nothing)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    day_start, day_end = day_bounds_ms(dt)
+    parsed = parse_events(raw)
+    line_counts, event_counts = Observation(), Observation()
+    window = valid_events(
+        parsed.observe(line_counts, *_line_metrics(dt)), day_start - rule.timeout_ms, day_end + 86_400_000
+    )
+    sessionized = sessionize_events(window, rule).observe(event_counts, *_event_metrics(dt))
+    start = F.col("session_start_ms")
+    day_events = sessionized.filter((start >= day_start) & (start < day_end))
+    day_sessions = session_records(day_events)  # kept and quarantined
+    is_overlong = overlong(rule)
+    sessions = day_sessions.filter(~is_overlong)
+    quarantined = day_sessions.filter(is_overlong)
+    events = history.events_of_sessions(day_events, quarantined)
+    frames = DayFrames(
+        parsed=parsed,
+        rejected=rejected_events(parsed, dt),
+        day_events=day_events,
+        day_sessions=day_sessions,
+        sessions=sessions,
+        quarantined_sessions=quarantined,
+        events=events,
+        stats=history.domain_daily_stats(sessions),
+        line_counts=line_counts,
+        event_counts=event_counts,
+    )
+    for table, (compute, source) in history.HISTORY_TABLES.items():
+        frames.history[table] = compute(events if source == "events" else sessions)
+    return frames
+
+
+def count_day(frames: DayFrames, dt: str, result: BatchResult) -> None:
+    """Fill ``result`` with the accounting of D's lines: computing the day's events (or reading them
+    from the cache) fills the observations; the sessions are counted from their own frame."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    frames.day_events.count()
+    lines, events = frames.line_counts.get, frames.event_counts.get
+    result.read, result.read_late_area = lines["of_day"], lines["late_area"]
+    result.context_events = lines["lines"] - lines["of_day"]
+    result.rejected = {code: lines[code] for code in REJECT_REASONS if lines[code]}
+    result.duplicates = result.read - result.rejected_total - events["kept"]
+    result.in_sessions_of_day_before = events["before"]
+    totals = frames.sessions.agg(F.count(F.lit(1)).alias("n"), F.sum("events").alias("events")).first()
+    result.sessions, result.session_events = totals["n"], totals["events"] or 0
+    result.quarantined_sessions = frames.quarantined_sessions.count()
+    result.in_quarantined_sessions = 0
+    if result.quarantined_sessions:
+        keys = frames.quarantined_sessions.select("ip", "host", c("start_ms").alias("session_start_ms"))
+        of_day = frames.day_events.filter(c("source_dt") == dt)
+        result.in_quarantined_sessions = of_day.join(F.broadcast(keys), ["ip", "host", "session_start_ms"]).count()
+    result.in_sessions_of_day = events["of_day"] - result.in_quarantined_sessions
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+def ensure_hive_tables(spark: SparkSession, settings: Settings) -> None:
+    """Run ``hive/ddl`` (idempotent: ``CREATE ... IF NOT EXISTS``)."""
+    for statement in ddl_statements(settings):
+        spark.sql(statement)
+
+
+def write_partition(spark: SparkSession, table: str, frame: DataFrame, dt: str) -> None:
+    """Overwrite partition ``dt`` of ``table`` with ``frame`` (columns matched by name, in table order)."""
+    columns = [f.name for f in spark.table(table).schema.fields if f.name != "dt"]
+    view = f"_batch_{table}"
+    frame.select(*columns).createOrReplaceTempView(view)
+    spark.sql(f"INSERT OVERWRITE TABLE {table} PARTITION (dt='{dt}') SELECT * FROM {view}")
+    spark.catalog.dropTempView(view)
+
+
+def register_raw_partitions(spark: SparkSession, settings: Settings, dt: str) -> None:
+    """Register the raw directory of D in ``web_events_raw`` (idempotent)."""
+    path = f"{raw_root(settings)}/dt={dt}"
+    if _exists(spark, path):
+        spark.sql(f"ALTER TABLE web_events_raw ADD IF NOT EXISTS PARTITION (dt='{dt}') LOCATION '{path}'")
+
+
+def hive_outputs(frames: DayFrames, rejected: int) -> dict[str, DataFrame]:
+    """Table -> the frame of its partition D. The quarantine of raw lines reads the raw lines again
+    only when there are ``rejected`` lines; otherwise its partition is overwritten with nothing."""
+    return {
+        "web_events_quarantine": frames.rejected if rejected else frames.rejected.limit(0),
+        "web_sessions": frames.sessions,
+        "web_sessions_quarantine": frames.quarantined_sessions,
+        "domain_daily_stats": frames.stats,
+        **frames.history,
+    }
+
+
+def load_hive(
+    spark: SparkSession, settings: Settings, dt: str, outputs: dict[str, DataFrame], progress: Progress
+) -> int:
+    """Overwrite partition D of every table in ``outputs``; returns the number of tables written."""
+    ensure_hive_tables(spark, settings)
+    register_raw_partitions(spark, settings, dt)
+    for table, frame in outputs.items():
+        progress(f"writing Hive {table} (dt={dt})")
+        write_partition(spark, table, frame, dt)
+    return len(outputs)
+
+
+def session_of_row(row: Any) -> Session:
+    """A Spark session row as the :class:`~websessions.sessions.Session` record."""
+    geo = row["geo"].asDict() if row["geo"] is not None else None
+    return session_from_aggregates(
+        row["host"], row["ip"], row["start_ms"], row["end_ms"], row["events"], row["pages"], row["first_url"],
+        row["last_url"], row["referrer"], row["user_agent"], row["errors"], geo, row["status"],
+    )  # fmt: skip
+
+
+def load_postgres(settings: Settings, dt: str, frames: DayFrames, sessions: int, progress: Progress) -> tuple[int, str]:
+    """Replace day D in Postgres (one transaction); returns (sessions written, which path)."""
+    from pyspark.sql import functions as F
+
+    from websessions.stores.postgres_sessions import STAGING_COLUMNS, StagedDay
+
+    stats = [row.asDict() for row in frames.stats.collect()]
+    with StagedDay(settings, dt) as staged:
+        if sessions <= settings.batch_postgres_collect_max:
+            progress(f"copying {sessions} sessions into Postgres")
+            staged.copy_sessions(session_of_row(row) for row in frames.sessions.toLocalIterator())
+            path = "collected and COPYed"
+        else:
+            progress(f"writing {sessions} sessions into Postgres staging (Spark JDBC)")
+            # Null geo fields stay in the JSON, as the COPY path writes them (Session.geo has all three).
+            geo = F.to_json("geo", {"ignoreNullFields": "false"})
+            staging = frames.sessions.withColumn("geo", geo).select(*STAGING_COLUMNS)
+            staging.write.jdbc(
+                f"jdbc:postgresql://{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
+                "?reWriteBatchedInserts=true",
+                staged.table,
+                mode="append",
+                properties={
+                    "user": settings.postgres_user,
+                    "password": settings.postgres_password,
+                    "driver": "org.postgresql.Driver",
+                    "batchsize": "10000",
+                },
+            )
+            path = "Spark JDBC into staging"
+        progress("swapping the day in Postgres (one transaction)")
+        replaced = staged.swap(stats)
+    return replaced.sessions, path
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def day_is_complete(settings: Settings, dt: str) -> bool:
+    """True when the lander has written D's ``_COMPLETE`` marker (HDFS, or a ``file://`` raw area)."""
+    root = raw_root(settings)
+    marker = f"/dt={dt}/{COMPLETE_MARKER}"
+    if root.startswith("file://"):
+        from pathlib import Path
+
+        return Path(root[len("file://") :] + marker).exists()
+    from websessions.clients import hdfs
+
+    return hdfs.webhdfs(settings).status(settings.raw_events_dir.rstrip("/") + marker, strict=False) is not None
+
+
+def run_day(
+    settings: Settings,
+    dt: str,
+    *,
+    force: bool = False,
+    progress: Progress = lambda message: log.info("%s", message),
+    spark: SparkSession | None = None,
+) -> BatchResult:
+    """Recompute day ``dt`` end to end; raises :class:`DayNotComplete` unless complete or ``force``."""
+    from pyspark import StorageLevel
+
+    from batch.spark import spark_session
+
+    dt = date.fromisoformat(dt).isoformat()
+    started = time.monotonic()
+    if not force and not day_is_complete(settings, dt):
+        raise DayNotComplete(
+            f"day {dt} is not complete: no {COMPLETE_MARKER} marker in {raw_root(settings)}/dt={dt} (the lander "
+            f"writes it once the event-time watermark passes the end of the day + {settings.allowed_lateness_s}s); "
+            "use --force to recompute it anyway"
+        )
+    result = BatchResult(dt)
+    rule = SessionRule.from_settings(settings)
+    progress("starting Spark")
+    spark = spark or spark_session(settings, f"websessions-batch-{dt}")
+    dirs = input_dirs(spark, settings, dt)
+    progress(f"reading {len(dirs)} directories: {', '.join(dirs)}")
+    frames = transform(extract(spark, dirs), dt, rule)
+    # Cached: the day's events (one read of the raw lines, one shuffle) and the day's sessions;
+    # every table is computed from them.
+    cached = (frames.day_events, frames.day_sessions)
+    for frame in cached:
+        frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        progress("validating, deduplicating and sessionizing")
+        count_day(frames, dt, result)
+        result.hosts = frames.stats.count()
+        outputs = hive_outputs(frames, result.rejected_total)
+        result.hive_tables = load_hive(spark, settings, dt, outputs, progress)
+        result.postgres_sessions, result.postgres_path = load_postgres(settings, dt, frames, result.sessions, progress)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from websessions.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--date", required=True, help="the UTC day D (YYYY-MM-DD)")
+    parser.add_argument("--force", action="store_true", help="run even if D is not marked complete")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result = run_day(get_settings(), args.date, force=args.force)
+    except DayNotComplete as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The in-process Spark session of the batch jobs, configured from settings only.
+
+With ``hive=True`` the session talks to the stack's Hive metastore exactly as the HiveServer2 service
+does: the metastore properties are the ones :class:`websessions.stack.services.hive.Hive` renders into
+its ``hive-site.xml`` (passed here as ``spark.hadoop.*``), and the warehouse, ``fs.defaultFS`` and
+the Postgres JDBC driver come from the same service's ``spark-defaults``. Nothing is duplicated: a
+change to the Hive service's configuration applies to the batch job too.
+
+Every session runs in UTC (``spark.sql.session.timeZone`` and the JVM's ``user.timezone``): dates,
+minutes and ISO-8601 formatting in the transforms are UTC by construction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from websessions.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# The driver's log: warnings and errors, without the metastore's routine chatter at WARN level.
+LOG4J2 = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
+logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativecode.level = error
+logger.hiveconf.name = org.apache.hadoop.hive.conf.HiveConf
+logger.hiveconf.level = error
+logger.hivelog.name = hive.log
+logger.hivelog.level = error
+logger.datanucleus.name = DataNucleus
+logger.datanucleus.level = error
+"""
+
+# Keys of the Hive service's spark-defaults that the batch job takes over unchanged.
+_SHARED_DEFAULTS = (
+    "spark.sql.catalogImplementation",
+    "spark.sql.warehouse.dir",
+    "spark.hadoop.fs.defaultFS",
+    "spark.hadoop.dfs.replication",
+    "spark.driver.extraClassPath",
+)
+
+
+def hive_conf(settings: Settings) -> dict[str, str]:
+    """The Spark configuration that attaches a session to the stack's metastore and warehouse."""
+    from websessions.stack.services.hive import Hive
+
+    service = Hive(settings)
+    conf = {k: v for k, v in service.spark_defaults().items() if k in _SHARED_DEFAULTS}
+    conf.update({f"spark.hadoop.{k}": v for k, v in service.hive_site().items() if not k.startswith("hive.server2.")})
+    # Hive-format tables: INSERT OVERWRITE ... PARTITION (dt='...') replaces exactly that partition.
+    conf["spark.hadoop.hive.exec.dynamic.partition.mode"] = "nonstrict"
+    return conf
+
+
+def spark_session(settings: Settings, app_name: str, *, hive: bool = True) -> SparkSession:
+    """A local Spark session (``settings.spark_master``) with small memory; Hive support when ``hive``.
+
+    ``hive=False`` is for engine tests: no metastore, no HDFS, a throw-away local warehouse.
+    """
+    from pyspark.sql import SparkSession
+
+    tmp = settings.data_dir / "batch" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    log_conf = settings.conf_dir / "batch" / "log4j2.properties"
+    log_conf.parent.mkdir(parents=True, exist_ok=True)
+    log_conf.write_text(LOG4J2)
+    conf = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": app_name,
+        "spark.driver.memory": settings.spark_driver_memory,
+        # UTC everywhere; JIT-compile the large methods whole-stage code generation writes for the
+        # validation rules (HotSpot leaves methods over 8000 bytes interpreted by default).
+        "spark.driver.extraJavaOptions": (
+            f"-Duser.timezone=UTC -XX:-DontCompileHugeMethods -Dlog4j2.configurationFile={log_conf.as_uri()}"
+        ),
+        "spark.driver.bindAddress": settings.bind_host,
+        "spark.driver.host": settings.bind_host,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.local.dir": str(tmp),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.batch_shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.warehouse.dir": (settings.data_dir / "batch" / "warehouse").as_uri(),
+    }
+    if hive:
+        conf.update(hive_conf(settings))
+        # The job acts on HDFS as the stack's user, like the HiveServer2 service (Hadoop reads the
+        # HADOOP_USER_NAME system property when the variable is not set).
+        conf["spark.driver.extraJavaOptions"] += f" -DHADOOP_USER_NAME={settings.hdfs_user}"
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    if hive:
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

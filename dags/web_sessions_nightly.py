@@ -1,0 +1,127 @@
+"""Nightly recomputation of day D (the run's data interval): batch is the truth, speed the estimate.
+
+1. **wait_for_raw_day** — a sensor over WebHDFS: the lander's `_COMPLETE` marker of D
+   (`/data/raw/web_events/dt=D/_COMPLETE`), written once the event-time watermark passes the end of
+   D plus the allowed lateness. Each poke logs the path it waits for; it times out after
+   `WEBSESSIONS_RAW_WAIT_TIMEOUT_S` (6 h). A catch-up day with no events at all, once a later day
+   is complete, is skipped (with everything after it).
+2. **spark_batch** — the Spark job `batch/sessions_job.py --date D` (sessions, daily stats and
+   history into Hive; `sessions` and `domain_daily_stats` into Postgres, replaced atomically). It
+   runs as its own process (`python -m batch.sessions_job`), Spark in-process on `local[2]`: the
+   documented equivalent of a SparkSubmitOperator for the single-machine stack (the job builds
+   its own session from settings, so no spark-submit flags or Airflow connection are needed).
+3. **register_hive_partitions** — re-syncs partitions through HiveServer2; D must be there.
+4. **check_export** — Postgres holds exactly the sessions and events of Hive's partition D.
+5. **reconcile** — HBase (speed) vs Postgres (batch) for D, stored in `reconciliation`; fails over
+   `reconcile_max_mismatch_ratio` and says which host and why.
+6. **refresh_report** — speed sessions of D and D+1 into Postgres; the `domain_report` view serves
+   batch rows up to the last reconciled day and speed rows after.
+
+Every task is idempotent (each replaces day D's rows); rerunning a day changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, task
+from airflow.sdk.bases.sensor import PokeReturnValue
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+REPO = Path(__file__).resolve().parent.parent
+# How long the sensor waits for D to complete; an env read, no service call at parse time.
+RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 * 3600)))
+
+
+@task.sensor(poke_interval=20, timeout=RAW_WAIT_TIMEOUT_S, mode="reschedule")
+def wait_for_raw_day(ds: str | None = None) -> PokeReturnValue:
+    """Done when the lander has marked raw day D complete in HDFS; skips a day without any events
+    once a later day is complete (a catch-up run before the first traffic)."""
+    from airflow.exceptions import AirflowSkipException
+
+    from websessions.nightly import raw_day_state
+    from websessions.settings import get_settings
+
+    state = raw_day_state(get_settings(), ds)
+    if state == "empty":
+        raise AirflowSkipException(f"raw day {ds} has no events and later days are complete: nothing to recompute")
+    return PokeReturnValue(is_done=state == "complete")
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def register_hive_partitions(ds: str | None = None) -> int:
+    """Re-sync Hive partitions through HiveServer2; fails if web_sessions lacks D."""
+    from websessions.nightly import register_hive_partitions as register
+    from websessions.settings import get_settings
+
+    return len(register(get_settings(), ds))
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def check_export(ds: str | None = None) -> int:
+    """Postgres sessions of D equal Hive's partition D (sessions and events)."""
+    from websessions.nightly import check_export as check
+    from websessions.settings import get_settings
+
+    return check(get_settings(), ds)
+
+
+@task(execution_timeout=timedelta(minutes=15))
+def reconcile(ds: str | None = None) -> dict:
+    """Speed vs batch for D; fails over the mismatch threshold with the reason."""
+    from websessions.reconcile import reconcile_day
+    from websessions.report import ensure_serving_schema
+    from websessions.settings import get_settings
+
+    settings = get_settings()
+    ensure_serving_schema(settings)
+    results = reconcile_day(settings, ds)
+    return {host: r.mismatch_ratio for host, r in results.items()}
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def refresh_report(ds: str | None = None) -> dict:
+    """Speed sessions of D and D+1 into Postgres; the serving views recreated."""
+    from websessions.nightly import refresh_report as refresh
+    from websessions.settings import get_settings
+
+    return refresh(get_settings(), ds)
+
+
+with DAG(
+    dag_id="web_sessions_nightly",
+    # The data interval of a run is day D (00:00 to 24:00 UTC), so `ds` is D — not the trigger time.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=datetime(2026, 11, 1),
+    catchup=True,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["websessions", "batch", "nightly"],
+    default_args={
+        "owner": "websessions",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+):
+    spark_batch = BashOperator(
+        task_id="spark_batch",
+        bash_command=f"{sys.executable} -m batch.sessions_job --date {{{{ ds }}}}",
+        cwd=str(REPO),
+        append_env=True,
+        execution_timeout=timedelta(hours=1),
+        doc_md="The Spark batch of day D (`python -m batch.sessions_job --date D`), Spark in-process.",
+    )
+    (
+        wait_for_raw_day()
+        >> spark_batch
+        >> register_hive_partitions()
+        >> check_export()
+        >> reconcile()
+        >> refresh_report()
+    )

@@ -1,0 +1,100 @@
+"""One-shot initialisation of the cluster's stores (the ``init`` service); idempotent, safe to rerun.
+
+Each step is the code the local stack or the jobs run, so both deployments start from the same state:
+
+1. Kafka topics: events and dead letters (the local Kafka service's topic creation) and the speed
+   layer's session updates (``streaming.runner.ensure_topics``), ``kafka_partitions`` each.
+2. HDFS: the raw-events and warehouse directories (the local HDFS service's step).
+3. HBase: the sessions and live-metrics tables (``HBaseSessions.ensure_table``).
+4. Postgres: the serving schema (``websessions.report.ensure_serving_schema``).
+5. Hive: every statement of ``hive/ddl`` through HiveServer2 (the batch job runs them again, they are
+   ``IF NOT EXISTS``), so history queries work before the first nightly run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from websessions.settings import Settings, load_settings
+
+log = logging.getLogger("init")
+
+
+def kafka_topics(settings: Settings) -> None:
+    from streaming.runner import ensure_topics
+    from websessions.stack.services.kafka import Kafka
+
+    Kafka(settings).after_start()
+    ensure_topics(settings)
+
+
+def hdfs_dirs(settings: Settings) -> None:
+    from websessions.stack.services.hdfs import Hdfs
+
+    Hdfs(settings).after_start()
+
+
+def hbase_tables(settings: Settings) -> None:
+    from websessions.stores.hbase_sessions import HBaseSessions
+
+    with HBaseSessions(settings) as store:
+        store.ensure_table()
+
+
+def postgres_schema(settings: Settings) -> None:
+    from websessions.report import ensure_serving_schema
+
+    ensure_serving_schema(settings)
+
+
+def hive_tables(settings: Settings) -> None:
+    from batch.hive_sql import ddl_statements
+    from websessions.clients import hive
+
+    with hive.connect(settings) as conn:
+        cursor = conn.cursor()
+        try:
+            for statement in ddl_statements(settings):
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+
+
+STEPS: tuple[tuple[str, Callable[[Settings], None]], ...] = (
+    ("kafka topics", kafka_topics),
+    ("hdfs directories", hdfs_dirs),
+    ("hbase tables", hbase_tables),
+    ("postgres serving schema", postgres_schema),
+    ("hive tables", hive_tables),
+)
+
+
+def run_step(name: str, step: Callable[[Settings], None], settings: Settings, attempts: int = 5) -> None:
+    """Run one step, retrying a few times: a service can pass its healthcheck a moment before it serves
+    everything (HBase assigning its meta region, HiveServer2 opening the metastore)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            step(settings)
+            log.info("%s: ready", name)
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise RuntimeError(f"init: {name} failed after {attempts} attempts: {exc}") from exc
+            log.warning("%s: attempt %d failed (%s); retrying", name, attempt, exc)
+            time.sleep(5 * attempt)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(create_secrets=False)
+    for name, step in STEPS:
+        run_step(name, step, settings)
+    log.info("cluster initialised")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Ingestion against real Kafka and HDFS: publish, land exactly once (even after kill -9), audit.
+
+Every test works on its own topic and HDFS directory, so it never sees another test's data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from websessions.audit import audit_day
+from websessions.background import BackgroundJob
+from websessions.clients import hdfs, kafka
+from websessions.events import parse_event
+from websessions.ingest import publish_lines
+from websessions.lander import COMPLETE_MARKER, day_dir, lander_stats_path, late_dir
+from websessions.settings import Settings
+
+DAY = "2026-11-20"
+
+
+def _event(i: int, dt: str = DAY, second: int | None = None) -> str:
+    s = i % 86_400 if second is None else second
+    return json.dumps(
+        {
+            "event_time": f"{dt}T{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}.{i % 1000:03d}Z",
+            "ip": f"10.0.{i % 250}.{i % 7 + 1}",
+            "host": ("www.dataexpert.io", "zachwilson.tech")[i % 2],
+            "url": f"/blog/post-{i % 40}",
+            "event_id": f"e-{dt}-{i}",
+        }
+    )
+
+
+def canonical(line: str) -> str:
+    """The form an event is published (and landed) in."""
+    return parse_event(line).to_json()
+
+
+@pytest.fixture
+def private(stack) -> Settings:
+    """Settings with a fresh events topic and HDFS directories of their own."""
+    settings = stack("kafka", "hdfs")
+    uid = uuid.uuid4().hex[:8]
+    private = dataclasses.replace(
+        settings,
+        kafka_topic_events=f"test_events_{uid}",
+        kafka_topic_dlq=f"test_dlq_{uid}",
+        raw_events_dir=f"/test/{uid}/raw/web_events",
+    )
+    topics = [NewTopic(t, 2, 1) for t in (private.kafka_topic_events, private.kafka_topic_dlq)]
+    admin = kafka.admin(private)
+    for future in admin.create_topics(topics).values():
+        future.result()
+    yield private
+    for future in admin.delete_topics([t.topic for t in topics]).values():
+        future.result()
+    hdfs.webhdfs(private).delete(f"/test/{uid}", recursive=True)
+
+
+def _landed_lines(settings: Settings, root: str, dt: str) -> Counter:
+    fs = hdfs.webhdfs(settings)
+    path = day_dir(root, dt)
+    lines: Counter = Counter()
+    if fs.status(path, strict=False) is None:
+        return lines
+    for name in fs.list(path):
+        if name.startswith("part-"):
+            with fs.read(f"{path}/{name}") as reader:
+                lines.update(line for line in reader.read().decode().splitlines() if line)
+    return lines
+
+
+def _wait_for_stats(settings: Settings, predicate, timeout_s: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    stats: dict = {}
+    while time.monotonic() < deadline:
+        path = lander_stats_path(settings)
+        if path.exists():
+            try:
+                stats = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                stats = {}
+            if predicate(stats):
+                return stats
+        time.sleep(0.3)
+    raise AssertionError(f"lander did not reach the expected state in {timeout_s}s; last stats {stats}")
+
+
+def test_ingest_splits_valid_and_invalid_and_waits_for_acknowledgement(private: Settings) -> None:
+    lines = [_event(i) for i in range(300)] + ["{not json", json.dumps({"ip": "1.2.3.4"}), ""]
+    result = publish_lines(private, lines)
+    assert (result.accepted, result.dead_lettered) == (300, 2)
+    assert result.reasons["malformed_json"] == 1
+    assert sum(result.reasons.values()) == 2
+    report = audit_day(private, DAY)
+    assert report.produced == 300
+
+
+def test_a_day_lands_exactly_once_even_when_the_lander_is_killed(private: Settings) -> None:
+    produced = [_event(i) for i in range(6000)]
+    publish_lines(private, produced)
+    # The next day's traffic, past the allowed lateness, moves the watermark beyond the day's end.
+    lateness = private.allowed_lateness_s
+    publish_lines(private, [_event(10_000 + i, "2026-11-21", second=lateness + 60 + i) for i in range(10)])
+
+    job = BackgroundJob(private, f"lander-test-{private.kafka_topic_events}", ["land", "run", "--batch-max", "400"])
+    pid, _ = job.start()
+    try:
+        _wait_for_stats(private, lambda s: s.get("landed", 0) > 0)
+        os.kill(pid, signal.SIGKILL)  # mid-day: some batches landed, the rest not yet
+        for _ in range(50):
+            if job.pid() is None:
+                break
+            time.sleep(0.1)
+        landed_before = json.loads(lander_stats_path(private).read_text())["landed"]
+        assert landed_before < 6010
+
+        job.start()
+        _wait_for_stats(private, lambda s: DAY in s.get("completed_days", []) or False, timeout_s=180)
+        deadline = time.monotonic() + 120
+        while sum(_landed_lines(private, private.raw_events_dir, DAY).values()) < 6000:
+            assert time.monotonic() < deadline, "not every event landed"
+            time.sleep(1)
+    finally:
+        job.stop()
+
+    landed = _landed_lines(private, private.raw_events_dir, DAY)
+    assert landed == Counter(canonical(line) for line in produced)  # each valid event exactly once, none missing
+    fs = hdfs.webhdfs(private)
+    assert fs.status(f"{day_dir(private.raw_events_dir, DAY)}/{COMPLETE_MARKER}", strict=False) is not None
+    report = audit_day(private, DAY)
+    assert (report.produced, report.landed, report.late, report.difference) == (6000, 6000, 0, 0)
+    assert report.complete
+
+
+def test_events_of_a_completed_day_go_to_the_late_area_and_are_counted(private: Settings) -> None:
+    lateness = private.allowed_lateness_s
+    publish_lines(private, [_event(i) for i in range(50)])
+    publish_lines(private, [_event(100 + i, "2026-11-21", second=lateness + 60 + i) for i in range(5)])
+    job = BackgroundJob(private, f"lander-test-{private.kafka_topic_events}", ["land", "run", "--batch-max", "1000"])
+    job.start()
+    try:
+        _wait_for_stats(private, lambda s: DAY in s.get("completed_days", []))
+        late = [_event(200 + i) for i in range(7)]
+        publish_lines(private, late)
+        _wait_for_stats(private, lambda s: s.get("late", 0) >= 7)
+    finally:
+        job.stop()
+    assert _landed_lines(private, late_dir(private), DAY) == Counter(canonical(line) for line in late)
+    report = audit_day(private, DAY)
+    assert (report.produced, report.landed, report.late, report.difference) == (57, 50, 7, 0)

@@ -1,0 +1,210 @@
+"""The speed layer end to end on the real stack: Kafka -> the PyFlink job -> Kafka -> the writer -> HBase.
+
+One scenario (a job start costs ~10-30 s, so the suite starts the job three times in all): the shared
+vectors are published through the ingest path on a private topic, into private HBase tables, with
+each case moved to a day of its own so cases never share a session. Along the way:
+
+- open sessions appear in HBase while their key is still active (status ``open``);
+- the job is stopped (SIGTERM) and started again, then killed with SIGKILL mid-stream and started
+  again: it resumes from its last checkpoint;
+- malformed records (not JSON; JSON without the required fields) and events older than the watermark
+  (beyond the allowed lateness) are published: they are counted and the job keeps running.
+
+How the test ends the windows: after the last case, one event per Kafka partition far in the future
+(host ``sentinel.test``) moves every partition's watermark past every session's end + timeout, so all
+of them close. The final table (without the helper hosts) must equal the reference sessionizer's
+sessions of the same events exactly, every one ``closed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from streaming.runner import read_stats, speed_dir
+from tests.vectors.loader import comparable, load_cases, sort_key
+from websessions.background import BackgroundJob
+from websessions.clients import kafka
+from websessions.events import Event, validate
+from websessions.ingest import publish_lines
+from websessions.sessionizer import Sessionizer, sessionize
+from websessions.sessions import CLOSED, OPEN, Session, SessionRule
+from websessions.settings import Settings
+from websessions.stores.hbase_sessions import HBaseSessions, session_of_row
+
+pytestmark = pytest.mark.integration
+
+DAY_MS = 86_400_000
+HELPER_HOSTS = {"pacer.test", "sentinel.test", "late.test"}
+
+
+@pytest.fixture
+def private(stack) -> Iterator[Settings]:
+    """Settings with private topics, HBase tables and checkpoint directory."""
+    settings = stack("kafka", "hbase")
+    uid = uuid.uuid4().hex[:8]
+    private = dataclasses.replace(
+        settings,
+        kafka_topic_events=f"test_speed_events_{uid}",
+        kafka_topic_session_updates=f"test_speed_updates_{uid}",
+        hbase_table_sessions=f"test_speed_sessions_{uid}",
+        hbase_table_live_metrics=f"test_speed_metrics_{uid}",
+    )
+    topics = [NewTopic(t, 2, 1) for t in (private.kafka_topic_events, private.kafka_topic_session_updates)]
+    admin = kafka.admin(private)
+    for future in admin.create_topics(topics).values():
+        future.result()
+    yield private
+    for future in admin.delete_topics([t.topic for t in topics]).values():
+        future.result()
+    with HBaseSessions(private) as store:
+        store.drop_tables()
+    shutil.rmtree(speed_dir(private), ignore_errors=True)
+
+
+def shifted_cases() -> list[list[Event]]:
+    """Each case's events, validated as the ingest path does, case i moved to day ``i - len(cases)``
+    (in the past: validation refuses events from the future), so the cases follow each other in time."""
+    out = []
+    cases = load_cases()
+    for index, case in enumerate(cases):
+        events = []
+        for raw in case.events:
+            event = validate(json.dumps(raw))
+            assert isinstance(event, Event)
+            event.event_time_ms += (index - len(cases)) * DAY_MS
+            events.append(event)
+        out.append(events)
+    return out
+
+
+def helper_event(host: str, ip: str, t_ms: int) -> Event:
+    event = validate(json.dumps({"event_time": "2026-01-01T00:00:00.000Z", "ip": ip, "host": host, "url": "/"}))
+    event.event_time_ms = t_ms
+    event.event_id = f"{host}-{ip}-{t_ms}"
+    return event
+
+
+def produce(settings: Settings, values: Callable[[int], bytes], partitions: tuple[int, ...] = (0, 1)) -> None:
+    """One raw message per given partition of the events topic, bypassing validation."""
+    producer = kafka.producer(settings)
+    for partition in partitions:
+        producer.produce(settings.kafka_topic_events, value=values(partition), partition=partition)
+    assert producer.flush(30) == 0
+
+
+def all_sessions(settings: Settings) -> list[Session]:
+    with HBaseSessions(settings) as store:
+        rows = store.sessions_table.scan(columns=[b"s:record", b"o:record"])
+        return [s for _, columns in rows if (s := session_of_row(columns)) and s.host not in HELPER_HOSTS]
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.5) -> object:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def job_stats(settings: Settings) -> dict:
+    return read_stats(settings) or {}
+
+
+def test_speed_layer_sessions_equal_the_reference_through_restarts_kill_and_bad_input(private: Settings) -> None:
+    cases = shifted_cases()
+    rule = SessionRule.from_settings(private)
+    everything = [e for case in cases for e in case]
+    # The reference: no event here is late in arrival order, so streaming and batch agree.
+    streaming = Sessionizer(rule)
+    reference = [s for e in everything for s in streaming.feed(e)] + streaming.flush()
+    assert streaming.late == 0
+    expected = sorted((comparable(s.to_dict()) for s in sessionize(everything, rule)), key=sort_key)
+    assert sorted((comparable(s.to_dict()) for s in reference), key=sort_key) == expected
+
+    job = BackgroundJob(private, f"speed-test-{private.kafka_topic_events}", ["speed", "run"], stop_timeout_s=90)
+    job.start()
+    try:
+        # Phase 1: four cases, then malformed records, a pacer per partition, and events behind the watermark.
+        assert publish_lines(private, [e.to_json() for case in cases[:4] for e in case]).dead_lettered == 0
+        produce(private, lambda p: b'{"ip": "192.0.2.1", "url": "/no-time-no-host"}', partitions=(1,))
+        produce(private, lambda p: b"this is {not json", partitions=(0,))
+        last_day = max(e.event_time_ms for e in cases[3])
+        produce(private, lambda p: helper_event("pacer.test", f"192.0.2.{p}", last_day).to_json().encode())
+        phase1 = sum(map(len, cases[:4])) + 3  # decoded rows: the events, the invalid one, the pacers
+        wait_for("the pacers to be read", lambda: job_stats(private).get("records", 0) >= phase1, 240)
+        # Let a checkpoint cover the pacers: if the stop below replays the late events, the restored job
+        # must still see them behind the watermark (watermarks are not checkpointed; the runner passes a
+        # floor derived from the committed offsets).
+        time.sleep(private.speed_checkpoint_interval_s + 2)
+        late_t = last_day - 2 * rule.allowed_lateness_ms
+        produce(private, lambda p: helper_event("late.test", f"192.0.2.{p}", late_t).to_json().encode())
+        wait_for("the late events to be counted", lambda: job_stats(private).get("late") == 2, 60)
+
+        # Live: the last case's key has an open session ending at its latest event.
+        probe = cases[3][-1]
+
+        def probe_open() -> Session | None:
+            with HBaseSessions(private) as store:
+                recent = store.recent(probe.ip, probe.host, limit=5)
+            return next((s for s in recent if s.status == OPEN and s.end_ms == probe.event_time_ms), None)
+
+        assert wait_for("an open session in HBase", probe_open, 60, interval_s=0.2).events == 2
+
+        # Phase 2 across a clean stop and start.
+        assert job.stop()
+        job.start()
+        publish_lines(private, [e.to_json() for case in cases[4:8] for e in case])
+        phase2 = sum(map(len, cases[:8])) + 5  # and the two late events
+        wait_for("phase 2 to be read", lambda: job_stats(private).get("records", 0) >= phase2, 240)
+        assert set(job_stats(private)["watermark_floors"]) == {"0", "1"}  # the restored job knew its watermarks
+
+        # Phase 3 across a SIGKILL of the whole process group (the job's JVM included).
+        publish_lines(private, [e.to_json() for e in cases[8][: len(cases[8]) // 2]])
+        time.sleep(3)
+        pid = job.pid()
+        os.killpg(pid, signal.SIGKILL)
+        wait_for("the killed job to be gone", lambda: job.pid() is None, 30)
+        job.start()
+        publish_lines(private, [e.to_json() for e in cases[8][len(cases[8]) // 2 :]])
+        publish_lines(private, [e.to_json() for case in cases[9:] for e in case])
+        end_of_time = max(e.event_time_ms for e in everything) + 30 * DAY_MS
+        produce(private, lambda p: helper_event("sentinel.test", f"192.0.2.{p}", end_of_time).to_json().encode())
+
+        def all_closed() -> list[dict] | None:
+            got = all_sessions(private)
+            if len(got) == len(expected) and all(s.status == CLOSED for s in got):
+                return sorted((comparable(s.to_dict()) for s in got), key=sort_key)
+            return None
+
+        final = wait_for("every expected session to be closed in HBase", all_closed, 300, interval_s=1)
+        assert final == expected
+
+        stats = wait_for("the counters", lambda: (s := job_stats(private)).get("late") == 2 and s, 60)
+        assert stats["job_status"] == "RUNNING"
+        assert (stats["late"], stats["invalid"], stats["undecodable"]) == (2, 1, 1)
+
+        # Live metrics: each host's events per minute (an event id counts once), as the events say.
+        per_minute: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for e in everything:
+            per_minute[(e.host, e.event_time_ms // 60_000)].add(e.event_id)
+        with HBaseSessions(private) as store:
+            metrics = {
+                (m.host, m.minute): m.events for host in {h for h, _ in per_minute} for m in store.minute_metrics(host)
+            }
+        assert metrics == {k: len(v) for k, v in per_minute.items()}
+    finally:
+        job.stop()

@@ -1,0 +1,578 @@
+"""The `websessions` command line: thin argument parsing that calls into the package.
+
+Heavy modules (engines, clients) are imported inside each command so `websessions --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from websessions.settings import get_settings
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from websessions.stack import manager
+
+    settings = get_settings()
+    if args.action == "up":
+        manager.up(settings, only=args.services)
+    elif args.action == "down":
+        manager.down(settings, wipe=args.wipe)
+    elif args.action == "status":
+        return 0 if manager.print_status(settings) else 1
+    elif args.action == "logs":
+        manager.print_logs(settings, args.service, lines=args.lines)
+    elif args.action == "check":
+        return _stack_check(settings)
+    elif args.action == "fetch":
+        from websessions.stack.artifacts import fetch_all
+
+        fetch_all(settings)
+    return 0
+
+
+def _stack_check(settings) -> int:
+    import secrets
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from websessions.stack.registry import SERVICE_ORDER
+    from websessions.stack.roundtrip import read_marker, write_marker
+
+    table = Table(title="round trip through each service")
+    for column in ("service", "wrote", "read back", "ms", "ok"):
+        table.add_column(column)
+    failures = 0
+    for service in SERVICE_ORDER:
+        value = secrets.token_hex(6)
+        t0 = time.monotonic()
+        try:
+            write_marker(settings, service, value)
+            got = read_marker(settings, service)
+        except Exception as exc:  # noqa: BLE001 - reported per service, exit code says it failed
+            got = f"error: {exc}"
+        ok = got == value
+        failures += not ok
+        ms = f"{(time.monotonic() - t0) * 1000:.0f}"
+        table.add_row(service, value, got, ms, "[green]yes[/green]" if ok else "[red]no[/red]")
+    Console().print(table)
+    return 1 if failures else 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from websessions.ingest import publish_lines
+
+    settings = get_settings()
+    with open(args.file, "rb") as handle, Progress(transient=True) as progress:
+        task = progress.add_task(f"publishing {args.file}", total=None)
+        result = publish_lines(settings, handle, progress=lambda n: progress.advance(task, n))
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in result.reasons.most_common()) or "none"
+    print(f"accepted {result.accepted}, dead-lettered {result.dead_lettered} ({reasons})")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from websessions.collector import serve
+
+    serve(get_settings(), port=args.port)
+    return 0
+
+
+def _land(args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import threading
+
+    from websessions.background import BackgroundJob
+    from websessions.lander import lander_stats_path
+
+    settings = get_settings()
+    job = BackgroundJob(settings, "lander", ["land", "run", "--batch-max", str(args.batch_max)])
+    if args.action == "run":
+        from websessions.lander import RawLander
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        lander = RawLander(settings, batch_max=args.batch_max)
+        stats = lander.run(stop, idle_exit_s=args.idle_exit, stats_path=lander_stats_path(settings))
+        print(json.dumps(stats.__dict__))
+    elif args.action == "start":
+        pid, started = job.start()
+        print(f"lander {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
+    elif args.action == "stop":
+        print("lander stopped" if job.stop() else "lander was not running")
+    else:
+        pid = job.pid()
+        stats_file = lander_stats_path(settings)
+        stats = stats_file.read_text() if stats_file.exists() else "{}"
+        print(f"lander {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; last stats {stats}")
+        return 0 if pid else 3
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from websessions.audit import audit_day
+
+    report = audit_day(get_settings(), args.date)
+    print(
+        f"{report.dt}: produced {report.produced} = landed {report.landed} + late {report.late}"
+        f" (difference {report.difference}); dead-lettered {report.dead_lettered};"
+        f" day {'complete' if report.complete else 'not complete yet'}"
+    )
+    return 0 if report.difference == 0 else 1
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = get_settings()
+    if args.layer == "batch":
+        from websessions.stores.postgres_sessions import sessions_of_day
+
+        sessions = sessions_of_day(settings, args.date, host=args.host, ip=args.ip)
+    else:
+        from websessions.stores.hbase_sessions import HBaseSessions
+
+        with HBaseSessions(settings) as store:
+            sessions = store.sessions_of_day(args.date, host=args.host, ip=args.ip)
+    if args.format == "jsonl":
+        for session in sessions:
+            print(json.dumps(session.to_dict(), ensure_ascii=False))
+        return 0
+    table = Table(title=f"{len(sessions)} sessions of {args.date} ({args.layer} layer)")
+    for column in ("host", "ip", "start", "end", "events", "pages", "first_url", "status"):
+        table.add_column(column)
+    for s in sessions:
+        table.add_row(s.host, s.ip, s.start, s.end, str(s.events), str(s.pages), s.first_url, s.status)
+    Console().print(table)
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from websessions.reconcile import ReconciliationFailed, reconcile_day
+    from websessions.report import ensure_serving_schema
+
+    settings = get_settings()
+    ensure_serving_schema(settings)
+    try:
+        results = reconcile_day(settings, args.date)
+        failed = None
+    except ReconciliationFailed as exc:
+        results, failed = reconcile_day(settings, args.date, fail=False), exc
+    for r in results.values():
+        print(
+            f"{args.date} {r.host}: matched {r.matched}, speed-only {r.speed_only}, batch-only {r.batch_only},"
+            f" event-count differences {r.event_count_diffs}, mismatch ratio {r.mismatch_ratio:.3f}"
+        )
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from websessions.report import domain_report, ensure_serving_schema
+
+    settings = get_settings()
+    ensure_serving_schema(settings)
+    rows = domain_report(settings, args.date_from, args.date_to, host=args.host)
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].as_dict()) if rows else ["host"])
+        writer.writeheader()
+        writer.writerows(r.as_dict() for r in rows)
+    else:
+        table = Table(title=f"domain report {args.date_from} .. {args.date_to}")
+        columns = ("host", "layer", "sessions", "avg events/session", "max events", "avg duration s",
+                   "unique IPs", "bounce rate")  # fmt: skip
+        for column in columns:
+            table.add_column(column, justify="left" if column in ("host", "layer") else "right")
+        for r in rows:
+            table.add_row(
+                r.host, r.layer, str(r.sessions), f"{r.avg_events_per_session:.2f}", str(r.max_events_per_session),
+                f"{r.avg_duration_s:.1f}", str(r.unique_ips), f"{r.bounce_rate:.1%}",
+            )  # fmt: skip
+        Console().print(table)
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from websessions.background import BackgroundJob
+
+    settings = get_settings()
+    job = BackgroundJob(settings, "speed", ["speed", "run"], stop_timeout_s=90.0)
+    if args.action == "run":
+        from streaming.runner import run_speed_layer
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stats = run_speed_layer(settings, stop)
+        print(f"speed layer stopped: {stats}")
+        return 0
+    if args.action == "start":
+        pid, started = job.start()
+        print(f"speed layer {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
+        return 0
+    if args.action == "stop":
+        print("speed layer stopped" if job.stop() else "speed layer was not running")
+        return 0
+    from streaming.runner import read_stats
+
+    pid = job.pid()
+    stats = read_stats(settings) or {}
+    print(f"speed layer {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; job {stats.get('job_id', '-')}"
+          f" {stats.get('job_status', '')}")  # fmt: skip
+    if stats:
+        age = time.time() - stats.get("updated_at", 0)
+        print(
+            f"  last progress {age:.0f}s ago: {stats['updates']} updates, {stats['sessions_closed']} sessions closed,"
+            f" {stats['open_sessions']} open; source lag {stats.get('source_lag')} events;"
+            f" events read {stats['records']}, late {stats['late']}, invalid {stats['invalid']},"
+            f" undecodable {stats['undecodable']}"
+        )
+    return 0 if pid else 3
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from websessions.stores.hbase_sessions import HBaseSessions
+
+    with HBaseSessions(get_settings()) as store:
+        sessions = store.recent(args.ip, args.host, limit=args.limit)
+    table = Table(title=f"recent sessions of {args.ip} on {args.host} (newest first)")
+    for column in ("start", "end", "duration s", "events", "pages", "errors", "first_url", "last_url", "status"):
+        table.add_column(column)
+    for s in sessions:
+        table.add_row(s.start, s.end, f"{s.duration_s:.1f}", str(s.events), str(s.pages), str(s.errors),
+                      s.first_url, s.last_url, s.status)  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def _sessionize(args: argparse.Namespace) -> int:
+    import json
+    from collections import Counter
+
+    from websessions.sessionizer import sessionize_jsonl
+    from websessions.sessions import SessionRule
+    from websessions.settings import load_settings
+
+    rule = SessionRule.from_settings(load_settings(create_secrets=False))  # the rule needs no secrets
+    reasons: Counter = Counter()
+
+    def on_invalid(number: int, rejection) -> None:
+        reasons[rejection.reason] += 1
+        if sum(reasons.values()) <= 20:
+            print(f"line {number}: {rejection.reason}: {rejection.message}", file=sys.stderr)
+
+    columns = ("host", "ip", "start", "end", "duration_s", "events", "pages", "errors", "first_url")
+    widths = (24, 39, 24, 24, 10, 6, 5, 6, 0)
+    if args.format == "table":
+        print(" ".join(f"{c:<{w}}" for c, w in zip(columns, widths, strict=True)).rstrip())
+    stats: dict[str, int] = {}
+    try:
+        lines = open(args.file, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with lines:
+        for session in sessionize_jsonl(lines, rule, batch=args.batch, on_invalid=on_invalid, stats=stats):
+            record = session.to_dict()
+            if args.format == "jsonl":
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                print(" ".join(f"{record[c]!s:<{w}}" for c, w in zip(columns, widths, strict=True)).rstrip())
+    invalid = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common()) or "none"
+    print(
+        f"{stats['events_in']} events in {stats['sessions_out']} sessions; {stats['duplicates']} duplicates,"
+        f" {stats['late']} late, {stats['invalid']} invalid lines ({invalid})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _edgar(args: argparse.Namespace) -> int:
+    from websessions.edgar import EdgarError, sessionize_file
+
+    try:
+        stats = sessionize_file(args.log, args.inactivity, args.out)
+    except (EdgarError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from rich.console import Console
+
+    from batch.sessions_job import DayNotComplete, run_day
+
+    try:
+        dt = date.fromisoformat(args.date).isoformat()
+    except ValueError:
+        print(f"error: --date {args.date!r} is not a day like 2026-11-20", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    try:
+        with console.status(f"batch {dt}: starting") as status:
+
+            def progress(message: str) -> None:
+                console.log(message)
+                status.update(f"batch {dt}: {message}")
+
+            result = run_day(get_settings(), dt, force=args.force, progress=progress)
+    except DayNotComplete as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
+def _hive(args: argparse.Namespace) -> int:
+    from pyhive.exc import Error as HiveError
+    from rich.console import Console
+    from rich.table import Table
+
+    from batch.hive_sql import run_hiveserver2, short_column
+
+    if args.file is not None:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                sql = handle.read()
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        sql = args.execute
+    console = Console()
+
+    def show(statement: str, columns: list[str], rows: list[tuple]) -> None:
+        if not columns or (columns == ["Result"] and not rows):  # DDL: the Thrift server's empty result
+            return
+        names = [short_column(c) for c in columns]
+        if args.format == "tsv":
+            print("\t".join(names))
+            for row in rows:
+                print("\t".join("NULL" if v is None else str(v) for v in row))
+            return
+        table = Table(caption=f"{len(rows)} rows")
+        for name in names:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)
+
+    try:
+        run_hiveserver2(get_settings(), sql, on_result=show)
+    except ConnectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except HiveError as exc:  # the server refused a statement: its message, exit code 1
+        status = getattr(exc.args[0] if exc.args else None, "status", None)
+        print(f"error: {getattr(status, 'errorMessage', None) or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from websessions.demo import run_demo
+
+    return run_demo(get_settings(), events=args.events, seed=args.seed)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+    from datetime import date
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from websessions.simulator import GenerationStats, SimulatorConfig, generate_day, generate_live
+
+    settings = get_settings()
+    stats = GenerationStats()
+    try:
+        shares = {k: v for k, v in vars(args).items() if k.endswith("_share") and v is not None}
+        hosts = {"hosts": tuple(h.strip() for h in args.hosts.split(",") if h.strip())} if args.hosts else {}
+        config = SimulatorConfig(**hosts, **shares, allowed_lateness_s=settings.allowed_lateness_s)
+        if args.rate is not None:
+            lines = generate_live(args.rate, args.seed, config, apps=args.apps, limit=args.events, stats=stats)
+        elif args.date is None or args.events is None:
+            raise ValueError("--date and --events are required (or --rate for live traffic)")
+        else:
+            day = date.fromisoformat(args.date)
+            lines = generate_day(day, args.events, args.seed, config, apps=args.apps, stats=stats)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("generate" + (f" (live, {args.rate}/s)" if args.rate else ""), total=args.events)
+
+        def counted():
+            for n, line in enumerate(lines, 1):
+                yield line
+                if n % 1000 == 0:
+                    progress.update(task, completed=n)
+
+        try:
+            if args.kafka:
+                from websessions.ingest import publish_lines
+
+                result = publish_lines(settings, counted())
+                print(f"published: accepted {result.accepted}, dead-lettered {result.dead_lettered}", file=sys.stderr)
+            else:
+                with nullcontext(sys.stdout) if args.out == "-" else open(args.out, "w", encoding="utf-8") as out:
+                    out.writelines(line + "\n" for line in counted())
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+    print(stats.summary(), file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="websessions", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    stack = sub.add_parser("stack", help="the local services: up, down, status, logs")
+    stack_sub = stack.add_subparsers(dest="action", required=True)
+    up = stack_sub.add_parser("up", help="start every service (idempotent) and wait until each answers")
+    up.add_argument("services", nargs="*", help="only these services (and what they depend on)")
+    down = stack_sub.add_parser("down", help="stop the services the stack started; data is kept")
+    down.add_argument("--wipe", action="store_true", help="also remove all data, logs and configs")
+    stack_sub.add_parser("status", help="service, port, pid, healthy; the Airflow URL and login")
+    logs = stack_sub.add_parser("logs", help="the log of one service")
+    logs.add_argument("service")
+    logs.add_argument("-n", "--lines", type=int, default=60)
+    stack_sub.add_parser("check", help="a round trip through every service with the product's clients")
+    stack_sub.add_parser("fetch", help="resolve every pinned jar set into the cache (later runs are offline)")
+    stack.set_defaults(func=_stack)
+
+    demo = sub.add_parser("demo", help="the whole story on the running stack, ending with the domain report")
+    demo.add_argument("--events", type=int, default=20_000, help="events of the simulated backfill day")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_demo)
+
+    ingest = sub.add_parser("ingest", help="publish a JSON-lines file to Kafka (invalid lines dead-lettered)")
+    ingest.add_argument("file")
+    ingest.set_defaults(func=_ingest)
+    collect = sub.add_parser("collect", help="the HTTP beacon collector")
+    collect.add_argument("--port", type=int, default=None)
+    collect.set_defaults(func=_collect)
+    land = sub.add_parser("land", help="the raw lander (Kafka -> HDFS, exactly once)")
+    land.add_argument("action", choices=["start", "stop", "status", "run"])
+    land.add_argument("--idle-exit", type=float, default=None, help="run: stop after this many idle seconds")
+    land.add_argument("--batch-max", type=int, default=100_000, help="most events landed per batch")
+    land.set_defaults(func=_land)
+    audit = sub.add_parser("audit", help="every input event of a day accounted for")
+    audit.add_argument("--date", required=True)
+    audit.set_defaults(func=_audit)
+
+    sessions = sub.add_parser("sessions", help="sessions of a day from the speed or the batch layer")
+    sessions.add_argument("--date", required=True)
+    sessions.add_argument("--layer", choices=["speed", "batch"], required=True)
+    sessions.add_argument("--host")
+    sessions.add_argument("--ip")
+    sessions.add_argument("--format", choices=["table", "jsonl"], default="table")
+    sessions.set_defaults(func=_sessions)
+
+    reconcile = sub.add_parser("reconcile", help="speed vs batch for a day, stored in Postgres")
+    reconcile.add_argument("--date", required=True)
+    reconcile.set_defaults(func=_reconcile)
+    report = sub.add_parser("report", help="the domain report (batch where reconciled, speed after)")
+    report.add_argument("--from", dest="date_from", default="1970-01-01")
+    report.add_argument("--to", dest="date_to", default="9999-12-31")
+    report.add_argument("--host")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.set_defaults(func=_report)
+
+    batch = sub.add_parser("batch", help="recompute day D with Spark: sessions, stats, history into Hive and Postgres")
+    batch.add_argument("--date", required=True, help="the UTC day (YYYY-MM-DD)")
+    batch.add_argument("--force", action="store_true", help="run even if the lander has not marked the day complete")
+    batch.set_defaults(func=_batch)
+    hive = sub.add_parser("hive", help="run HiveQL through HiveServer2 and print the results")
+    hive_sql = hive.add_mutually_exclusive_group(required=True)
+    hive_sql.add_argument("-e", dest="execute", metavar="SQL", help="statements (separated by ;)")
+    hive_sql.add_argument("-f", dest="file", metavar="FILE", help="a .sql file (e.g. hive/queries/top_pages.sql)")
+    hive.add_argument("--format", choices=["table", "tsv"], default="table")
+    hive.set_defaults(func=_hive)
+    speed = sub.add_parser("speed", help="the PyFlink speed layer (Kafka -> sessions in HBase): start, stop, status")
+    speed.add_argument("action", choices=["start", "stop", "status", "run"])
+    speed.set_defaults(func=_speed)
+    lookup = sub.add_parser("lookup", help="a user's recent sessions from HBase, newest first")
+    lookup.add_argument("--ip", required=True)
+    lookup.add_argument("--host", required=True)
+    lookup.add_argument("--limit", type=int, default=10)
+    lookup.set_defaults(func=_lookup)
+    # Domain-core commands are added here (sessionize, edgar, ...).
+    generate = sub.add_parser("generate", help="realistic simulated traffic: a backfill day, or live at --rate")
+    generate.add_argument("--date", help="the UTC day of a backfill (YYYY-MM-DD)")
+    generate.add_argument("--events", type=int, help="lines to emit (live: stop after this many)")
+    generate.add_argument("--seed", type=int, default=1)
+    generate_to = generate.add_mutually_exclusive_group()
+    generate_to.add_argument("--out", default="-", help="JSON-lines file ('-': stdout)")
+    generate_to.add_argument("--kafka", action="store_true", help="publish to Kafka (invalid lines dead-lettered)")
+    generate.add_argument("--rate", type=float, help="live traffic at R events/s, stamped now")
+    generate.add_argument("--apps", type=int, default=1, help="independent simulated applications, interleaved")
+    generate.add_argument("--hosts", help="comma-separated hosts (default: the five sites)")
+    for fault in ("late", "duplicate", "malformed"):
+        generate.add_argument(f"--{fault}-share", type=float, help=f"share of {fault} events (0 for none)")
+    generate.set_defaults(func=_generate)
+    sessionize = sub.add_parser("sessionize", help="sessions of a JSON-lines event file (the reference sessionizer)")
+    sessionize.add_argument("file")
+    sessionize.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+    sessionize.add_argument("--batch", action="store_true", help="sort the whole file by time (no lateness)")
+    sessionize.set_defaults(func=_sessionize)
+    edgar = sub.add_parser("edgar", help="the EDGAR challenge's sessionization, byte for byte")
+    edgar.add_argument("--log", required=True, help="log.csv")
+    edgar.add_argument("--inactivity", required=True, help="inactivity_period.txt")
+    edgar.add_argument("--out", required=True, help="sessionization.txt")
+    edgar.set_defaults(func=_edgar)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from websessions.stack.service import StackError
+
+    try:
+        return args.func(args)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Clients of the external stores, one module per store; each built from settings."""

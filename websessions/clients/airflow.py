@@ -1,0 +1,81 @@
+"""Airflow 3's REST API (v2) with the generated login: token, DAGs, runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from websessions.settings import Settings
+
+
+class AirflowApi:
+    """A small client of the Airflow API server; authenticates with the settings' login."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 10.0):
+        import requests
+
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+        self._token: str | None = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.airflow_url}{path}"
+
+    def token(self) -> str:
+        if self._token is None:
+            resp = self.session.post(
+                self._url("/auth/token"),
+                json={"username": self.settings.airflow_user, "password": self.settings.airflow_password},
+                timeout=self.timeout_s,
+            )
+            if resp.status_code >= 300:
+                user = self.settings.airflow_user
+                raise PermissionError(f"airflow login as {user} failed: HTTP {resp.status_code}")
+            self._token = resp.json()["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        url = self._url(path)
+        resp = self.session.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
+        if resp.status_code >= 300:
+            raise RuntimeError(f"airflow {method} {path} -> {resp.status_code}: {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def health(self) -> dict:
+        resp = self.session.get(self._url("/api/v2/monitor/health"), timeout=self.timeout_s)
+        resp.raise_for_status()
+        return resp.json()
+
+    def dag_ids(self) -> list[str]:
+        return [d["dag_id"] for d in self.request("GET", "/api/v2/dags", params={"limit": 1000})["dags"]]
+
+    def trigger(self, dag_id: str, conf: dict | None = None, day: str | None = None) -> str:
+        """Trigger a run (unpausing the DAG first); returns the dag_run_id.
+
+        With ``day`` (YYYY-MM-DD) the run's logical date is that day and its data interval the whole
+        UTC day, so ``ds`` in the tasks is ``day``.
+        """
+        from datetime import date, timedelta
+
+        self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        body: dict = {"conf": conf or {}, "logical_date": None}
+        if day:
+            start = date.fromisoformat(day)
+            body.update(
+                logical_date=f"{start}T00:00:00Z",
+                data_interval_start=f"{start}T00:00:00Z",
+                data_interval_end=f"{start + timedelta(days=1)}T00:00:00Z",
+            )
+        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout_s: float = 600.0) -> str:
+        """Poll a run until it ends; returns its final state ('success' or 'failed')."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        raise TimeoutError(f"airflow run {dag_id}/{run_id} did not finish within {timeout_s:.0f}s")

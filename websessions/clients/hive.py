@@ -1,0 +1,30 @@
+"""HiveServer2 protocol (Spark's Thrift server) through PyHive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from websessions.settings import Settings
+
+# Both clients log every request at INFO; health probes would flood the CLI's output.
+logging.getLogger("pyhive").setLevel(logging.WARNING)
+
+
+@contextmanager
+def connect(settings: Settings) -> Iterator:
+    """A PyHive connection to HiveServer2, closed on exit."""
+    from pyhive import hive
+
+    try:
+        conn = hive.connect(host=settings.hive_host, port=settings.hive_port, username=settings.hive_user)
+    except Exception as exc:
+        raise ConnectionError(
+            f"hiveserver2 at {settings.hive_host}:{settings.hive_port} is not reachable ({exc}); "
+            "is the stack up? (websessions stack up)"
+        ) from exc
+    try:
+        yield conn
+    finally:
+        conn.close()

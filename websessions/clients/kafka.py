@@ -1,0 +1,43 @@
+"""Kafka: producer, consumer and admin configurations from settings (confluent-kafka)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websessions.settings import Settings
+
+
+def producer(settings: Settings, **overrides: Any):
+    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
+    from confluent_kafka import Producer
+
+    config = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "compression.type": "lz4",
+        **overrides,
+    }
+    return Producer(config)
+
+
+def consumer(settings: Settings, group_id: str, **overrides: Any):
+    """A consumer with manual offset commits (commit only after the data is durable)."""
+    from confluent_kafka import Consumer
+
+    config = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        **overrides,
+    }
+    return Consumer(config)
+
+
+def admin(settings: Settings):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})

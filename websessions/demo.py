@@ -1,0 +1,110 @@
+"""`websessions demo`: the whole story on the running local stack, with progress.
+
+generate a backfill day D (yesterday, UTC) and live traffic → ingest through Kafka → the speed job
+and the raw lander → the lander marks D complete → `web_sessions_nightly` for D triggered through
+Airflow (visible in its UI) and awaited → reconciliation → the domain report, then where to look.
+Every step is idempotent: a second demo adds a new day's worth of the same seeded traffic only if
+the topic does not hold it yet.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from rich.console import Console
+
+from websessions.settings import Settings
+
+console = Console(stderr=True)
+NIGHTLY = "web_sessions_nightly"
+
+
+def _wait(what: str, check: Callable[[], bool], timeout_s: float, interval_s: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with console.status(what):
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not done within {timeout_s:.0f}s")
+            time.sleep(interval_s)
+
+
+def _cli(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "websessions.cli", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"websessions {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def traffic(day: str, events: int, seed: int, now: datetime) -> tuple[list[str], list[str]]:
+    """The backfill day's lines and a burst of live lines (today's traffic up to ``now``)."""
+    from websessions.simulator import generate_day
+
+    backfill = list(generate_day(date.fromisoformat(day), events, seed))
+    today = list(generate_day(now.date(), max(events // 4, 1000), seed + 1))
+    cutoff = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return backfill, [line for line in today if _event_time(line) <= cutoff]
+
+
+def _event_time(line: str) -> str:
+    """The raw event_time text of a line ('' for a malformed line: it is kept, and dead-lettered)."""
+    try:
+        return str(json.loads(line).get("event_time", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
+    from websessions.clients.airflow import AirflowApi
+    from websessions.ingest import publish_lines
+    from websessions.nightly import raw_day_state
+
+    now = datetime.now(UTC)
+    day = (now.date() - timedelta(days=1)).isoformat()
+    console.rule(f"websessions demo: day {day}")
+
+    console.print("[bold]1.[/bold] speed layer and raw lander")
+    console.print("  " + _cli("speed", "start").strip())
+    console.print("  " + _cli("land", "start").strip())
+
+    console.print(f"[bold]2.[/bold] simulated traffic: {events} events of {day} (backfill) and live traffic of today")
+    backfill, live = traffic(day, events, seed, now)
+    for name, lines in (("backfill", backfill), ("live", live)):
+        result = publish_lines(settings, lines)
+        console.print(f"  {name}: accepted {result.accepted}, dead-lettered {result.dead_lettered}")
+
+    console.print(f"[bold]3.[/bold] waiting for the lander to mark {day} complete")
+    _wait(f"lander: day {day}", lambda: raw_day_state(settings, day) == "complete", 600)
+    console.print("  " + _cli("audit", "--date", day).strip())
+
+    console.print(f"[bold]4.[/bold] {NIGHTLY} for {day}, through Airflow")
+    api = AirflowApi(settings)
+    _wait("airflow: the DAG is parsed", lambda: NIGHTLY in api.dag_ids(), 180)
+    run_id = api.trigger(NIGHTLY, day=day)
+    console.print(f"  triggered {run_id}: {settings.airflow_url}/dags/{NIGHTLY}/runs/{run_id}")
+    with console.status(f"airflow: {NIGHTLY} {run_id}"):
+        state = api.wait_for_run(NIGHTLY, run_id, timeout_s=1800)
+    console.print(f"  run {run_id}: [{'green' if state == 'success' else 'red'}]{state}[/]")
+    if state != "success":
+        return 1
+
+    console.print("[bold]5.[/bold] reconciliation and the domain report")
+    print(_cli("reconcile", "--date", day))
+    print(_cli("report", "--from", day, "--to", now.date().isoformat()))
+
+    from websessions.stores.postgres_sessions import sessions_of_day
+
+    sample = next(iter(sessions_of_day(settings, day)), None)
+    console.rule("where to look")
+    console.print(f"Airflow UI: {settings.airflow_url}  (login {settings.airflow_user} / {settings.airflow_password})")
+    if sample:
+        console.print(
+            f"A user's recent sessions (HBase): .venv/bin/websessions lookup --ip {sample.ip} --host {sample.host}"
+        )
+    console.print("History in Hive: .venv/bin/websessions hive -f hive/queries/avg_events_per_session.sql")
+    console.print(f"Sessions of the day: .venv/bin/websessions sessions --date {day} --layer batch --format table")
+    return 0

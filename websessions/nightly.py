@@ -1,0 +1,85 @@
+"""The work of the nightly recomputation's steps (the DAG ``web_sessions_nightly`` only orchestrates).
+
+Each step is idempotent and keyed by the day ``dt`` (the DAG run's data interval), never by "now".
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+from websessions.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def raw_day_state(settings: Settings, dt: str) -> str:
+    """``complete`` once the lander marked raw day ``dt`` complete; ``empty`` when ``dt`` has no raw
+    data at all while a later day is already complete (the watermark passed it: no event can still
+    come); ``waiting`` otherwise (logged with what it waits for)."""
+    from websessions.clients import hdfs
+    from websessions.lander import COMPLETE_MARKER, day_dir
+
+    fs = hdfs.webhdfs(settings)
+    marker = f"{day_dir(settings.raw_events_dir, dt)}/{COMPLETE_MARKER}"
+    if fs.status(marker, strict=False) is not None:
+        return "complete"
+    if fs.status(day_dir(settings.raw_events_dir, dt), strict=False) is None:
+        root = settings.raw_events_dir
+        later = sorted(d for d in (fs.list(root) if fs.status(root, strict=False) else []) if d > f"dt={dt}")
+        if any(fs.status(f"{root}/{d}/{COMPLETE_MARKER}", strict=False) for d in later):
+            return "empty"
+    log.info(
+        "raw day %s is not complete yet: waiting for %s%s (written by the lander once the event-time "
+        "watermark passes the end of the day + %ss; check `websessions land status`)",
+        dt, settings.hdfs_url, marker, settings.allowed_lateness_s,
+    )  # fmt: skip
+    return "waiting"
+
+
+def register_hive_partitions(settings: Settings, dt: str) -> list[str]:
+    """Re-sync the partitions of the day's Hive tables through HiveServer2 and check ``web_sessions`` has D."""
+    from websessions.clients import hive
+
+    with hive.connect(settings) as conn:
+        cur = conn.cursor()
+        cur.execute("MSCK REPAIR TABLE web_sessions")
+        cur.execute("SHOW PARTITIONS web_sessions")
+        partitions = [row[0] for row in cur.fetchall()]
+    if f"dt={dt}" not in partitions:
+        recent = partitions[-5:]
+        raise RuntimeError(f"Hive web_sessions has no partition dt={dt} after the batch (latest: {recent})")
+    return partitions
+
+
+def check_export(settings: Settings, dt: str) -> int:
+    """Postgres ``sessions`` of D must hold exactly the sessions of Hive's ``web_sessions`` partition D."""
+    from websessions.clients import hive, postgres
+
+    with hive.connect(settings) as conn:
+        cur = conn.cursor()
+        day = date.fromisoformat(dt).isoformat()  # validated: it is interpolated into the query
+        cur.execute(f"SELECT count(*), coalesce(sum(events), 0) FROM web_sessions WHERE dt = '{day}'")
+        hive_sessions, hive_events = cur.fetchone()
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(sum(events), 0) FROM sessions WHERE dt = %s", (dt,))
+        pg_sessions, pg_events = cur.fetchone()
+    if (int(hive_sessions), int(hive_events)) != (int(pg_sessions), int(pg_events)):
+        raise RuntimeError(
+            f"export check of {dt} failed: Hive has {hive_sessions} sessions / {hive_events} events, "
+            f"Postgres has {pg_sessions} / {pg_events}"
+        )
+    return int(pg_sessions)
+
+
+def refresh_report(settings: Settings, dt: str) -> dict[str, int]:
+    """Refresh the speed layer's sessions of D and D+1 into Postgres and (re)create the serving views."""
+    from websessions.report import ensure_serving_schema, refresh_speed_sessions
+    from websessions.stores.hbase_sessions import HBaseSessions
+
+    ensure_serving_schema(settings)
+    refreshed = {}
+    with HBaseSessions(settings) as store:
+        for day in (dt, (date.fromisoformat(dt) + timedelta(days=1)).isoformat()):
+            refreshed[day] = refresh_speed_sessions(settings, day, store.sessions_of_day(day))
+    return refreshed

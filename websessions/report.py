@@ -1,0 +1,156 @@
+"""The domain report: per host (and the Tech Creator hosts together), from the layer that is the truth.
+
+Serving rule, in Postgres: ``report_sessions`` holds one row per session — the batch layer's
+``sessions`` for days up to the last reconciled day, the speed layer's ``speed_sessions``
+(refreshed from HBase) for the days after — each row saying which layer it came from.
+``domain_report`` aggregates it per day and host. ``websessions report`` aggregates a date range
+exactly (unique IPs across days and hosts are counted from sessions, never summed), lists every
+configured host even with zero sessions, and adds one row for the hosts of ``report_group_suffix``
+together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from websessions.sessions import Session
+from websessions.settings import Settings
+
+SPEED_SESSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS speed_sessions (
+    session_id text PRIMARY KEY,
+    dt date NOT NULL,
+    host text NOT NULL,
+    ip text NOT NULL,
+    start_ts timestamptz NOT NULL,
+    end_ts timestamptz NOT NULL,
+    duration_s double precision NOT NULL,
+    events integer NOT NULL,
+    status text NOT NULL,
+    refreshed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS speed_sessions_dt ON speed_sessions (dt);
+"""
+
+VIEWS_DDL = """
+CREATE OR REPLACE VIEW report_sessions AS
+WITH last_reconciled AS (SELECT max(dt) AS dt FROM reconciliation WHERE passed)
+SELECT s.dt, s.host, s.ip, s.events, s.duration_s, 'batch'::text AS layer
+FROM sessions s, last_reconciled r
+WHERE r.dt IS NOT NULL AND s.dt <= r.dt
+UNION ALL
+SELECT p.dt, p.host, p.ip, p.events, p.duration_s, 'speed'::text AS layer
+FROM speed_sessions p, last_reconciled r
+WHERE r.dt IS NULL OR p.dt > r.dt;
+
+CREATE OR REPLACE VIEW domain_report AS
+SELECT dt, host, layer,
+       count(*) AS sessions,
+       sum(events) AS events,
+       avg(events)::double precision AS avg_events_per_session,
+       max(events) AS max_events_per_session,
+       avg(duration_s)::double precision AS avg_duration_s,
+       count(DISTINCT ip) AS unique_ips,
+       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision AS bounce_rate
+FROM report_sessions
+GROUP BY dt, host, layer;
+"""
+
+RANGE_QUERY = """
+SELECT host, layer, count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
+       avg(duration_s)::double precision, count(DISTINCT ip),
+       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
+FROM report_sessions
+WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s)
+GROUP BY GROUPING SETS ((host, layer), (layer))
+"""
+GROUP_QUERY = """
+SELECT layer, count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
+       avg(duration_s)::double precision, count(DISTINCT ip),
+       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
+FROM report_sessions
+WHERE dt BETWEEN %(from)s AND %(to)s AND host LIKE %(pattern)s
+GROUP BY layer
+"""
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    host: str
+    layer: str
+    sessions: int = 0
+    events: int = 0
+    avg_events_per_session: float = 0.0
+    max_events_per_session: int = 0
+    avg_duration_s: float = 0.0
+    unique_ips: int = 0
+    bounce_rate: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def ensure_serving_schema(settings: Settings) -> None:
+    """Create ``speed_sessions``, ``reconciliation`` and the two views (idempotent)."""
+    from websessions.clients import postgres
+    from websessions.reconcile import SCHEMA as RECONCILIATION_DDL
+    from websessions.stores.postgres_sessions import ensure_schema
+
+    with postgres.connect(settings) as conn:
+        ensure_schema(conn)
+        with conn.cursor() as cur:
+            cur.execute(SPEED_SESSIONS_DDL)
+            cur.execute(RECONCILIATION_DDL)
+            cur.execute(VIEWS_DDL)
+        conn.commit()
+
+
+def refresh_speed_sessions(settings: Settings, dt: str, sessions: Iterable[Session]) -> int:
+    """Replace day ``dt`` of ``speed_sessions`` with the speed layer's current sessions (one transaction)."""
+    from websessions.clients import postgres
+
+    rows = [
+        (s.session_id, s.dt, s.host, s.ip, s.start, s.end, s.duration_s, s.events, s.status)
+        for s in sessions
+        if s.dt == dt
+    ]
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM speed_sessions WHERE dt = %s", (dt,))
+        cur.executemany(
+            "INSERT INTO speed_sessions (session_id, dt, host, ip, start_ts, end_ts, duration_s, events, status)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        conn.commit()
+    return len(rows)
+
+
+def _row(host: str, layer: str, values: tuple) -> ReportRow:
+    sessions, events, avg_events, max_events, avg_duration, unique_ips, bounce = values
+    return ReportRow(
+        host, layer, int(sessions), int(events), float(avg_events or 0), int(max_events or 0),
+        float(avg_duration or 0), int(unique_ips), float(bounce or 0),
+    )  # fmt: skip
+
+
+def domain_report(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> list[ReportRow]:
+    """Per host and layer for the range; every configured host listed (zero sessions if no traffic)."""
+    from websessions.clients import postgres
+
+    params = {"from": dt_from, "to": dt_to, "host": host}
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(RANGE_QUERY, params)
+        fetched = cur.fetchall()
+        suffix = settings.report_group_suffix
+        cur.execute(GROUP_QUERY, {**params, "pattern": f"%{suffix}"})
+        group = cur.fetchall()
+    rows = [_row(h, layer, values) for h, layer, *values in fetched if h is not None]
+    hosts = [host] if host else [h for h in settings.report_hosts.split(",") if h]
+    present = {r.host for r in rows}
+    rows += [ReportRow(h, "none") for h in hosts if h not in present]
+    rows.sort(key=lambda r: (r.host, r.layer))
+    if not host:
+        rows += [_row(f"*{suffix} (together)", layer, tuple(values)) for layer, *values in group]
+        rows += [_row("all hosts", layer, tuple(values)) for h, layer, *values in fetched if h is None]
+    return rows

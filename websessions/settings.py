@@ -1,0 +1,245 @@
+"""The one settings module: every host, port, credential, path and tunable of the platform.
+
+Each field can be overridden by an environment variable named ``WEBSESSIONS_<FIELD>`` (upper case),
+e.g. ``WEBSESSIONS_KAFKA_PORT=19092``. Defaults bind every local service to 127.0.0.1. The same
+names appear in ``docker-compose.yml``, where only the values differ (service host names).
+
+Secrets (the Postgres and Airflow passwords) are never defaults in code: unless given by the
+environment they are generated on first use into ``<stack_dir>/secrets.json`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+ENV_PREFIX = "WEBSESSIONS_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SECRET_FIELDS = ("postgres_password", "airflow_password", "airflow_jwt_secret", "airflow_fernet_key")
+
+
+def _new_secret(name: str) -> str:
+    if name == "airflow_fernet_key":  # Fernet wants 32 url-safe base64-encoded bytes
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Platform configuration; build it with :func:`load_settings`."""
+
+    # Where the local stack keeps data, logs and pids, and where downloaded artifacts are cached.
+    stack_dir: Path = REPO_ROOT / ".stack"
+    cache_dir: Path = Path.home() / ".cache" / "websessions"
+    bind_host: str = "127.0.0.1"
+
+    # PostgreSQL: product database + Airflow metadata database, one cluster.
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_db: str = "websessions"
+    postgres_user: str = "websessions"
+    postgres_password: str = ""
+    postgres_bin_dir: str = ""  # empty: discovered under /usr/lib/postgresql/<major>/bin
+    airflow_db: str = "airflow"
+    metastore_db: str = "metastore"
+
+    # Kafka (KRaft, one broker+controller).
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_topic_events: str = "web_events"
+    kafka_topic_dlq: str = "web_events_dlq"
+    kafka_partitions: int = 2
+    kafka_heap: str = "512m"
+    # The speed layer's session updates (Flink job -> HBase writer), one changelog row per update.
+    kafka_topic_session_updates: str = "web_session_updates"
+
+    # The HTTP beacon collector and the raw lander.
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8090
+    collector_max_body_bytes: int = 65536
+
+    # HDFS (NameNode + DataNode).
+    hdfs_host: str = "127.0.0.1"
+    hdfs_rpc_port: int = 8020
+    hdfs_http_port: int = 9870
+    hdfs_datanode_port: int = 9866
+    hdfs_datanode_http_port: int = 9864
+    hdfs_datanode_ipc_port: int = 9867
+    hdfs_user: str = "websessions"
+    hdfs_heap: str = "384m"
+    raw_events_dir: str = "/data/raw/web_events"
+    warehouse_dir: str = "/warehouse"
+
+    # HBase (standalone master+regionserver+ZooKeeper, and the Thrift 1 server).
+    hbase_host: str = "127.0.0.1"
+    hbase_thrift_port: int = 9090
+    hbase_thrift_info_port: int = 9095
+    hbase_zookeeper_port: int = 2181
+    hbase_master_port: int = 16000
+    hbase_regionserver_port: int = 16020
+    hbase_heap: str = "768m"
+    hbase_thrift_heap: str = "256m"
+    hbase_table_sessions: str = "web_sessions"
+    hbase_session_ttl_days: int = 30
+    hbase_table_live_metrics: str = "web_live_metrics"
+
+    # HiveServer2 protocol (Spark's Thrift server) with a Postgres-backed metastore.
+    hive_host: str = "127.0.0.1"
+    hive_port: int = 10000
+    hive_user: str = "websessions"
+    hive_driver_memory: str = "768m"
+    hive_database: str = "default"  # the database of the batch layer's tables (hive/ddl)
+
+    # Airflow 3 (api-server, scheduler, dag-processor; LocalExecutor).
+    airflow_host: str = "127.0.0.1"
+    airflow_port: int = 8080
+    airflow_user: str = "admin"
+    airflow_password: str = ""
+    airflow_jwt_secret: str = ""
+    airflow_fernet_key: str = ""
+    dags_dir: Path = REPO_ROOT / "dags"
+
+    # Spark and Flink run in-process when jobs run.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    flink_parallelism: int = 2
+    # The speed layer (streaming/): checkpoint interval, how often live aggregates are emitted (the sink
+    # buffer), the live partial-aggregate bucket (<= the session timeout), the idle time after which a
+    # silent Kafka partition stops holding the watermark back, and the heap of the job's JVM.
+    speed_checkpoint_interval_s: int = 5
+    speed_emit_interval_ms: int = 500
+    speed_live_bucket_s: int = 60
+    speed_idle_timeout_s: int = 30
+    speed_heap: str = "1g"
+    # The batch layer (batch/): shuffle partitions of its Spark jobs, and how many sessions of a day are
+    # collected to the driver and COPYed into Postgres (more: Spark's JDBC writer fills a staging table).
+    batch_shuffle_partitions: int = 8
+    batch_postgres_collect_max: int = 100_000
+
+    # Reconciliation and reporting.
+    reconcile_max_mismatch_ratio: float = 0.05
+    report_hosts: str = (
+        "bootcamp.techcreator.io,www.dataexpert.io,zachwilson.techcreator.io,lulu.techcreator.io,zachwilson.tech"
+    )
+    report_group_suffix: str = ".techcreator.io"
+
+    # The session rule (see websessions.sessions): all tunables are named settings.
+    session_timeout_s: int = 300
+    allowed_lateness_s: int = 60
+    days_late_allowed: int = 1
+    max_session_days: int = 2
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def hdfs_url(self) -> str:
+        return f"hdfs://{self.hdfs_host}:{self.hdfs_rpc_port}"
+
+    @property
+    def webhdfs_url(self) -> str:
+        return f"http://{self.hdfs_host}:{self.hdfs_http_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.airflow_host}:{self.airflow_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.stack_dir / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.stack_dir / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.stack_dir / "run"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.stack_dir / "conf"
+
+    def postgres_dsn(self, db: str | None = None) -> str:
+        """A libpq connection string for ``db`` (the product database by default)."""
+        return (
+            f"host={self.postgres_host} port={self.postgres_port} dbname={db or self.postgres_db} "
+            f"user={self.postgres_user} password={self.postgres_password}"
+        )
+
+    def postgres_url(self, db: str | None = None, driver: str = "postgresql+psycopg2") -> str:
+        return (
+            f"{driver}://{self.postgres_user}:{self.postgres_password}@"
+            f"{self.postgres_host}:{self.postgres_port}/{db or self.postgres_db}"
+        )
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ``WEBSESSIONS_*`` variables, to hand to child processes."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in _public_fields()}
+
+
+def _public_fields() -> list[dataclasses.Field]:
+    return list(fields(Settings))
+
+
+def _coerce(raw: str, default: object, name: str) -> object:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from exc
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not an integer") from exc
+    if isinstance(default, Path):
+        return Path(raw).expanduser()
+    return raw
+
+
+def _load_secrets(stack_dir: Path, create: bool) -> dict[str, str]:
+    path = stack_dir / "secrets.json"
+    values = json.loads(path.read_text()) if path.exists() else {}
+    if not create or all(values.get(name) for name in SECRET_FIELDS):
+        return values
+    values = {name: values.get(name) or _new_secret(name) for name in SECRET_FIELDS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def load_settings(env: dict[str, str] | None = None, create_secrets: bool = True) -> Settings:
+    """Build settings from defaults, ``WEBSESSIONS_*`` overrides and the generated secrets file."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    for f in _public_fields():
+        default = f.default if f.default is not dataclasses.MISSING else None
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is not None:
+            values[f.name] = _coerce(raw, default, f.name)
+    stack_dir = Path(values.get("stack_dir", Settings.stack_dir))
+    missing = [name for name in SECRET_FIELDS if not values.get(name)]
+    if missing:
+        stored = _load_secrets(stack_dir, create_secrets)
+        for name in missing:
+            if stored.get(name):
+                values[name] = stored[name]
+    return Settings(**values)
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, built once from the environment."""
+    return load_settings()

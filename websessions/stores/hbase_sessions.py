@@ -1,0 +1,291 @@
+"""The speed layer's sessions and live metrics in HBase (through the Thrift 1 gateway, happybase).
+
+Table ``settings.hbase_table_sessions`` — grain: one row per session of one ``(ip, host)``.
+
+- **Row key** ``<host>|<ip>|<Long.MAX_VALUE - start_ms, 19 digits>``: a user's sessions on a site are
+  one contiguous key range, newest first, so "recent sessions of this ip on this host" is a prefix scan
+  that stops after ``limit`` rows. Hosts and ips never contain ``|``. The key is a function of
+  ``(host, ip, start)`` like ``session_id``, so every write of a session is idempotent.
+- **Family ``s``** — the closed session: ``s:record`` (the :meth:`Session.to_dict` JSON), ``s:dt``,
+  ``s:session_id``. Written once the watermark has passed the session's end + timeout; final.
+- **Family ``o``** — the live view: ``o:record`` (the open session so far, status ``open``) and
+  ``o:p<bucket>`` (the per-bucket aggregates it was built from, so the writer can rebuild its state
+  after a restart). Open writes never touch ``s``, so a late-arriving live update can never overwrite a
+  closed session; readers take ``s`` when a row has both. Closing deletes the ``o`` family.
+- Both families keep one version and expire after ``settings.hbase_session_ttl_days``.
+
+Table ``settings.hbase_table_live_metrics`` — grain: one row per host and minute of event time, key
+``<host>|<YYYY-MM-DDTHH:MM>``, family ``m``: ``events``, ``active_users`` (distinct ips), ``errors``,
+``error_rate``; same TTL.
+
+Reads: :meth:`HBaseSessions.recent` is one short prefix scan. :meth:`HBaseSessions.sessions_of_day` reads
+every row of the table (or of the host / host+ip prefix when given) and keeps the day's: the cost grows
+with the table, not the day. Fine for demo sizes; a production store would add a day-keyed index table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from websessions.events import format_time_ms, parse_time_ms
+from websessions.sessions import CLOSED, Session
+from websessions.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LONG_MAX = 2**63 - 1
+SEP = "|"
+SESSION_FAMILY = b"s"
+OPEN_FAMILY = b"o"
+METRICS_FAMILY = b"m"
+RECORD = b"s:record"
+OPEN_RECORD = b"o:record"
+PARTIAL_PREFIX = b"o:p"
+
+
+def row_key(host: str, ip: str, start_ms: int) -> bytes:
+    """``<host>|<ip>|<Long.MAX_VALUE - start_ms>``: newest session first within a user's prefix."""
+    return f"{host}{SEP}{ip}{SEP}{LONG_MAX - int(start_ms):019d}".encode()
+
+
+def user_prefix(host: str, ip: str) -> bytes:
+    return f"{host}{SEP}{ip}{SEP}".encode()
+
+
+def start_of(key: bytes) -> int:
+    """The session start encoded in a row key."""
+    return LONG_MAX - int(key.rsplit(SEP.encode(), 1)[1])
+
+
+def metric_key(host: str, minute: int) -> bytes:
+    """``<host>|<YYYY-MM-DDTHH:MM>`` for ``minute`` minutes since the epoch."""
+    return f"{host}{SEP}{format_time_ms(minute * 60_000)[:16]}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteMetrics:
+    """Live metrics of one host in one minute of event time."""
+
+    host: str
+    minute: int
+    events: int
+    active_users: int
+    errors: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.events if self.events else 0.0
+
+    @property
+    def at(self) -> str:
+        return format_time_ms(self.minute * 60_000)[:16]
+
+
+def _encode_session(session: Session) -> bytes:
+    return json.dumps(session.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _decode_session(raw: bytes) -> Session:
+    return Session.from_dict(json.loads(raw))
+
+
+def session_of_row(columns: dict[bytes, bytes]) -> Session | None:
+    """The session a row holds: the closed record if any, else the open one."""
+    raw = columns.get(RECORD) or columns.get(OPEN_RECORD)
+    return _decode_session(raw) if raw else None
+
+
+class SessionWriter:
+    """Batched mutations (puts and deletes are sent in ``batch_size`` groups and on :meth:`flush`)."""
+
+    def __init__(self, sessions_table, metrics_table, batch_size: int = 2000):
+        self._sessions = sessions_table.batch(batch_size=batch_size)
+        self._metrics = metrics_table.batch(batch_size=batch_size)
+        self.puts = 0
+        self.deletes = 0
+
+    def put_closed(self, session: Session) -> None:
+        """The final record of a closed session; drops the row's live view."""
+        key = row_key(session.host, session.ip, session.start_ms)
+        self._sessions.put(
+            key,
+            {
+                RECORD: _encode_session(session),
+                b"s:dt": session.dt.encode(),
+                b"s:session_id": session.session_id.encode(),
+            },
+        )
+        self._sessions.delete(key, columns=[OPEN_FAMILY])
+        self.puts += 1
+
+    def put_open(self, session: Session, partials: dict[int, bytes] | None = None) -> None:
+        """The live record of an open session (and the bucket aggregates it was built from)."""
+        columns = {OPEN_RECORD: _encode_session(session)}
+        for bucket, value in (partials or {}).items():
+            columns[PARTIAL_PREFIX + str(bucket).encode()] = value
+        self._sessions.put(row_key(session.host, session.ip, session.start_ms), columns)
+        self.puts += 1
+
+    def delete_open(self, host: str, ip: str, start_ms: int) -> None:
+        """Remove the live view of one row (a closed record in the same row stays)."""
+        self._sessions.delete(row_key(host, ip, start_ms), columns=[OPEN_FAMILY])
+        self.deletes += 1
+
+    def delete_row(self, key: bytes) -> None:
+        self._sessions.delete(key)
+        self.deletes += 1
+
+    def put_metrics(self, metrics: MinuteMetrics) -> None:
+        self._metrics.put(
+            metric_key(metrics.host, metrics.minute),
+            {
+                b"m:events": str(metrics.events).encode(),
+                b"m:active_users": str(metrics.active_users).encode(),
+                b"m:errors": str(metrics.errors).encode(),
+                b"m:error_rate": f"{metrics.error_rate:.6f}".encode(),
+            },
+        )
+        self.puts += 1
+
+    def flush(self) -> None:
+        self._sessions.send()
+        self._metrics.send()
+
+
+class HBaseSessions:
+    """``with HBaseSessions(settings) as store:`` — the speed layer's sessions and live metrics."""
+
+    def __init__(self, settings: Settings, timeout_ms: int = 30_000):
+        self.settings = settings
+        self.timeout_ms = timeout_ms
+        self.sessions_name = settings.hbase_table_sessions
+        self.metrics_name = settings.hbase_table_live_metrics
+        self._connection_cm = None
+        self.connection = None
+
+    def __enter__(self) -> HBaseSessions:
+        from websessions.clients import hbase
+
+        self._connection_cm = hbase.connect(self.settings, timeout_ms=self.timeout_ms)
+        self.connection = self._connection_cm.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection_cm is not None:
+            self._connection_cm.__exit__(*exc)
+        self._connection_cm = self.connection = None
+
+    @property
+    def sessions_table(self):
+        return self.connection.table(self.sessions_name)
+
+    @property
+    def metrics_table(self):
+        return self.connection.table(self.metrics_name)
+
+    def ensure_table(self) -> None:
+        """Create both tables if absent (one version per cell, TTL ``hbase_session_ttl_days``)."""
+        ttl = self.settings.hbase_session_ttl_days * 86_400
+        family = {"max_versions": 1, "time_to_live": ttl}
+        existing = set(self.connection.tables())
+        wanted = {
+            self.sessions_name.encode(): {"s": family, "o": family},
+            self.metrics_name.encode(): {"m": family},
+        }
+        for name, families in wanted.items():
+            if name not in existing:
+                try:
+                    self.connection.create_table(name, families)
+                    log.info("created HBase table %s", name.decode())
+                except Exception as exc:  # two writers may race to create it
+                    if "TableExistsException" not in repr(exc):
+                        raise
+
+    def drop_tables(self) -> None:
+        """Delete both tables (tests and ``speed reset``)."""
+        existing = set(self.connection.tables())
+        for name in (self.sessions_name, self.metrics_name):
+            if name.encode() in existing:
+                self.connection.delete_table(name, disable=True)
+
+    def writer(self, batch_size: int = 2000) -> SessionWriter:
+        return SessionWriter(self.sessions_table, self.metrics_table, batch_size)
+
+    def put_sessions(self, sessions: Iterable[Session]) -> int:
+        """Write sessions (closed ones as final records, open ones as the live view); idempotent."""
+        writer = self.writer()
+        n = 0
+        for session in sessions:
+            (writer.put_closed if session.status == CLOSED else writer.put_open)(session)
+            n += 1
+        writer.flush()
+        return n
+
+    def delete(self, sessions: Iterable[Session]) -> int:
+        """Delete these sessions' rows entirely."""
+        writer = self.writer()
+        n = 0
+        for session in sessions:
+            writer.delete_row(row_key(session.host, session.ip, session.start_ms))
+            n += 1
+        writer.flush()
+        return n
+
+    def recent(self, ip: str, host: str, limit: int = 10) -> list[Session]:
+        """The user's most recent sessions on ``host``, newest first (open ones included)."""
+        out = []
+        for _, columns in self.sessions_table.scan(
+            row_prefix=user_prefix(host, ip), columns=[RECORD, OPEN_RECORD], limit=limit
+        ):
+            session = session_of_row(columns)
+            if session is not None:
+                out.append(session)
+        return out
+
+    def sessions_of_day(self, dt: str, host: str | None = None, ip: str | None = None) -> list[Session]:
+        """Sessions that start on ``dt`` (closed and open), sorted by host, ip, start.
+
+        A scan of the whole table (or of the host / host+ip prefix): the cost grows with the table.
+        """
+        prefix = None
+        if host:
+            prefix = user_prefix(host, ip) if ip else f"{host}{SEP}".encode()
+        out = []
+        for _, columns in self._scan(prefix, columns=[RECORD, OPEN_RECORD]):
+            session = session_of_row(columns)
+            if session is None or session.dt != dt or (ip and session.ip != ip):
+                continue
+            out.append(session)
+        return sorted(out, key=lambda s: (s.host, s.ip, s.start_ms))
+
+    def open_rows(self) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+        """Every row that has a live view (family ``o``): the writer rebuilds its state from these."""
+        yield from self._scan(None, columns=[OPEN_FAMILY])
+
+    def minute_metrics(self, host: str, since_minute: int = 0) -> list[MinuteMetrics]:
+        """A host's live metrics per minute, oldest first, from ``since_minute`` (minutes since the epoch)."""
+        out = []
+        start = metric_key(host, since_minute)
+        stop = f"{host}{SEP}~".encode()
+        for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop):
+            at = key.decode().rsplit(SEP, 1)[1]
+            out.append(
+                MinuteMetrics(
+                    host=host,
+                    minute=parse_time_ms(f"{at}:00.000Z") // 60_000,
+                    events=int(columns[b"m:events"]),
+                    active_users=int(columns[b"m:active_users"]),
+                    errors=int(columns[b"m:errors"]),
+                )
+            )
+        return out
+
+    def _scan(self, prefix: bytes | None, columns: list[bytes]) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+        kwargs: dict[str, Any] = {"columns": columns, "batch_size": 1000}
+        if prefix is not None:
+            kwargs["row_prefix"] = prefix
+        yield from self.sessions_table.scan(**kwargs)
