@@ -52,7 +52,7 @@ def job_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]
     from websessions.settings import load_settings
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    sessions_job.configure(t_env, load_settings(create_secrets=False), jars=[], checkpoint_dir=None, mini_batch=False)
+    sessions_job.configure(t_env, load_settings(create_secrets=False), jars=[], checkpoint_dir=None)
     t_env.get_config().set("parallelism.default", "1")
     directory = tmp_path_factory.mktemp("speed-vectors")
     per_case = []
