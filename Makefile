@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test system-deps venv jars lint unit integration bench stack-up stack-down clean
 
-## make demo: system packages, virtualenv, pinned jars, the local stack, a round trip through every service.
+## make demo: system packages, virtualenv, pinned jars, the local stack, then the whole story:
+## traffic -> speed layer + lander -> web_sessions_nightly through Airflow -> reconcile -> domain report.
 demo: system-deps venv jars
 	$(BIN)/websessions stack up
 	$(BIN)/websessions stack check
+	$(BIN)/websessions demo
 	$(BIN)/websessions stack status
 
 ## make test: the whole suite (unit, vectors, DAGs, integration against the real local stack).

@@ -80,6 +80,14 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
     console.print(f"[bold]3.[/bold] waiting for the lander to mark {day} complete")
     _wait(f"lander: day {day}", lambda: raw_day_state(settings, day) == "complete", 600)
     console.print("  " + _cli("audit", "--date", day).strip())
+    from streaming.runner import read_stats
+
+    def speed_caught_up() -> bool:
+        stats = read_stats(settings) or {}
+        return stats.get("source_lag") == 0 and time.time() - stats.get("updated_at", 0) < 30
+
+    _wait("speed layer: reading up to the end of the topic", speed_caught_up, 600)
+    console.print("  " + _cli("speed", "status").strip().replace("\n", "\n  "))
 
     console.print(f"[bold]4.[/bold] {NIGHTLY} for {day}, through Airflow")
     api = AirflowApi(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from websessions.settings import Settings
@@ -63,12 +64,19 @@ class AirflowApi:
         body: dict = {"conf": conf or {}, "logical_date": None}
         if day:
             start = date.fromisoformat(day)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             body.update(
+                dag_run_id=f"manual__{start}__{stamp}_{uuid.uuid4().hex[:4]}",  # a day may be rerun
                 logical_date=f"{start}T00:00:00Z",
                 data_interval_start=f"{start}T00:00:00Z",
                 data_interval_end=f"{start + timedelta(days=1)}T00:00:00Z",
             )
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The state of one task instance of a run (None before it is scheduled)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        return self.request("GET", path).get("state")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout_s: float = 600.0) -> str:
         """Poll a run until it ends; returns its final state ('success' or 'failed')."""
