@@ -17,7 +17,9 @@
 6. **refresh_report** — speed sessions of D and D+1 into Postgres; the `domain_report` view serves
    batch rows up to the last reconciled day and speed rows after.
 
-Every task is idempotent (each replaces day D's rows); rerunning a day changes nothing.
+Every task is idempotent (each replaces day D's rows); rerunning a day changes nothing. A run's conf
+may point it at another dataset, `{"settings": {"raw_events_dir": ..., "hive_database": ...,
+"hbase_table_sessions": ..., "postgres_db": ...}}` (`websessions.nightly.RUN_SETTINGS`; the integration test uses it).
 """
 
 from __future__ import annotations
@@ -32,64 +34,65 @@ from airflow.sdk import DAG, task
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from websessions.nightly import run_env
+
 REPO = Path(__file__).resolve().parent.parent
 # How long the sensor waits for D to complete; an env read, no service call at parse time.
 RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 * 3600)))
 
 
 @task.sensor(poke_interval=20, timeout=RAW_WAIT_TIMEOUT_S, mode="reschedule")
-def wait_for_raw_day(ds: str | None = None) -> PokeReturnValue:
+def wait_for_raw_day(ds: str | None = None, dag_run=None) -> PokeReturnValue:
     """Done when the lander has marked raw day D complete in HDFS; skips a day without any events
     once a later day is complete (a catch-up run before the first traffic)."""
     from airflow.exceptions import AirflowSkipException
 
-    from websessions.nightly import raw_day_state
-    from websessions.settings import get_settings
+    from websessions.nightly import raw_day_state, run_settings
 
-    state = raw_day_state(get_settings(), ds)
+    state = raw_day_state(run_settings(dag_run.conf), ds)
     if state == "empty":
         raise AirflowSkipException(f"raw day {ds} has no events and later days are complete: nothing to recompute")
     return PokeReturnValue(is_done=state == "complete")
 
 
 @task(execution_timeout=timedelta(minutes=10))
-def register_hive_partitions(ds: str | None = None) -> int:
+def register_hive_partitions(ds: str | None = None, dag_run=None) -> int:
     """Re-sync Hive partitions through HiveServer2; fails if web_sessions lacks D."""
     from websessions.nightly import register_hive_partitions as register
-    from websessions.settings import get_settings
+    from websessions.nightly import run_settings
 
-    return len(register(get_settings(), ds))
+    return len(register(run_settings(dag_run.conf), ds))
 
 
 @task(execution_timeout=timedelta(minutes=10))
-def check_export(ds: str | None = None) -> int:
+def check_export(ds: str | None = None, dag_run=None) -> int:
     """Postgres sessions of D equal Hive's partition D (sessions and events)."""
     from websessions.nightly import check_export as check
-    from websessions.settings import get_settings
+    from websessions.nightly import run_settings
 
-    return check(get_settings(), ds)
+    return check(run_settings(dag_run.conf), ds)
 
 
 @task(execution_timeout=timedelta(minutes=15))
-def reconcile(ds: str | None = None) -> dict:
+def reconcile(ds: str | None = None, dag_run=None) -> dict:
     """Speed vs batch for D; fails over the mismatch threshold with the reason."""
+    from websessions.nightly import run_settings
     from websessions.reconcile import reconcile_day
     from websessions.report import ensure_serving_schema
-    from websessions.settings import get_settings
 
-    settings = get_settings()
+    settings = run_settings(dag_run.conf)
     ensure_serving_schema(settings)
     results = reconcile_day(settings, ds)
     return {host: r.mismatch_ratio for host, r in results.items()}
 
 
 @task(execution_timeout=timedelta(minutes=10))
-def refresh_report(ds: str | None = None) -> dict:
+def refresh_report(ds: str | None = None, dag_run=None) -> dict:
     """Speed sessions of D and D+1 into Postgres; the serving views recreated."""
     from websessions.nightly import refresh_report as refresh
-    from websessions.settings import get_settings
+    from websessions.nightly import run_settings
 
-    return refresh(get_settings(), ds)
+    return refresh(run_settings(dag_run.conf), ds)
 
 
 with DAG(
@@ -100,6 +103,7 @@ with DAG(
     catchup=True,
     max_active_runs=1,
     doc_md=__doc__,
+    user_defined_macros={"run_env": run_env},
     tags=["websessions", "batch", "nightly"],
     default_args={
         "owner": "websessions",
@@ -111,7 +115,7 @@ with DAG(
 ):
     spark_batch = BashOperator(
         task_id="spark_batch",
-        bash_command=f"{sys.executable} -m batch.sessions_job --date {{{{ ds }}}}",
+        bash_command=f"{{{{ run_env(dag_run.conf) }}}} {sys.executable} -m batch.sessions_job --date {{{{ ds }}}}",
         cwd=str(REPO),
         append_env=True,
         execution_timeout=timedelta(hours=1),

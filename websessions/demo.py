@@ -10,6 +10,8 @@ the topic does not hold it yet.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +36,8 @@ def _wait(what: str, check: Callable[[], bool], timeout_s: float, interval_s: fl
 
 
 def _cli(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "websessions.cli", *args], capture_output=True, text=True)
+    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "150")}  # tables are captured, not on a terminal
+    proc = subprocess.run([sys.executable, "-m", "websessions.cli", *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"websessions {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout
@@ -78,6 +81,7 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
         console.print(f"  {name}: accepted {result.accepted}, dead-lettered {result.dead_lettered}")
 
     console.print(f"[bold]3.[/bold] waiting for the lander to mark {day} complete")
+    logging.getLogger("websessions.nightly").setLevel(logging.WARNING)  # the spinner says what it waits for
     _wait(f"lander: day {day}", lambda: raw_day_state(settings, day) == "complete", 600)
     console.print("  " + _cli("audit", "--date", day).strip())
     from streaming.runner import read_stats

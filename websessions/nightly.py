@@ -5,12 +5,38 @@ Each step is idempotent and keyed by the day ``dt`` (the DAG run's data interval
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shlex
+from collections.abc import Mapping
 from datetime import date, timedelta
 
-from websessions.settings import Settings
+from websessions.settings import ENV_PREFIX, Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: The settings a run may point elsewhere through its conf, ``{"settings": {name: value}}``: where the
+#: day's data is read and written (a private dataset, e.g. a test's), never hosts or credentials.
+RUN_SETTINGS = ("raw_events_dir", "hive_database", "hbase_table_sessions", "hbase_table_live_metrics", "postgres_db")
+
+
+def run_overrides(conf: Mapping | None) -> dict[str, str]:
+    """The run's ``conf["settings"]``, checked against :data:`RUN_SETTINGS`."""
+    overrides = dict((conf or {}).get("settings") or {})
+    unknown = sorted(set(overrides) - set(RUN_SETTINGS))
+    if unknown:
+        raise ValueError(f"a run may override only {', '.join(RUN_SETTINGS)}; not {', '.join(unknown)}")
+    return {k: str(v) for k, v in overrides.items()}
+
+
+def run_settings(conf: Mapping | None) -> Settings:
+    """The settings of a DAG run: the deployment's, with the run's overrides."""
+    return dataclasses.replace(get_settings(), **run_overrides(conf))
+
+
+def run_env(conf: Mapping | None) -> str:
+    """The run's overrides as shell assignments (``WEBSESSIONS_<NAME>=value ...``) for a command line."""
+    return " ".join(f"{ENV_PREFIX}{k.upper()}={shlex.quote(v)}" for k, v in run_overrides(conf).items())
 
 
 def raw_day_state(settings: Settings, dt: str) -> str:
@@ -39,12 +65,14 @@ def raw_day_state(settings: Settings, dt: str) -> str:
 
 def register_hive_partitions(settings: Settings, dt: str) -> list[str]:
     """Re-sync the partitions of the day's Hive tables through HiveServer2 and check ``web_sessions`` has D."""
+    from batch.hive_sql import database
     from websessions.clients import hive
 
+    table = f"{database(settings)}.web_sessions"
     with hive.connect(settings) as conn:
         cur = conn.cursor()
-        cur.execute("MSCK REPAIR TABLE web_sessions")
-        cur.execute("SHOW PARTITIONS web_sessions")
+        cur.execute(f"MSCK REPAIR TABLE {table}")
+        cur.execute(f"SHOW PARTITIONS {table}")
         partitions = [row[0] for row in cur.fetchall()]
     if f"dt={dt}" not in partitions:
         recent = partitions[-5:]
@@ -54,12 +82,14 @@ def register_hive_partitions(settings: Settings, dt: str) -> list[str]:
 
 def check_export(settings: Settings, dt: str) -> int:
     """Postgres ``sessions`` of D must hold exactly the sessions of Hive's ``web_sessions`` partition D."""
+    from batch.hive_sql import database
     from websessions.clients import hive, postgres
 
     with hive.connect(settings) as conn:
         cur = conn.cursor()
         day = date.fromisoformat(dt).isoformat()  # validated: it is interpolated into the query
-        cur.execute(f"SELECT count(*), coalesce(sum(events), 0) FROM web_sessions WHERE dt = '{day}'")
+        table = f"{database(settings)}.web_sessions"
+        cur.execute(f"SELECT count(*), coalesce(sum(events), 0) FROM {table} WHERE dt = '{day}'")
         hive_sessions, hive_events = cur.fetchone()
     with postgres.connect(settings) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), coalesce(sum(events), 0) FROM sessions WHERE dt = %s", (dt,))

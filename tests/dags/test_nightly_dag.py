@@ -55,7 +55,23 @@ def test_every_step_has_retries_with_backoff_and_a_time_limit(dag) -> None:
 
 
 def test_the_spark_step_renders_for_a_sample_date(dag) -> None:
+    from types import SimpleNamespace
+
     task = dag.get_task("spark_batch")
-    rendered = task.render_template(task.bash_command, {"ds": "2026-11-20"})
-    assert rendered.endswith("-m batch.sessions_job --date 2026-11-20")
+    rendered = task.render_template(task.bash_command, {"ds": "2026-11-20", "dag_run": SimpleNamespace(conf={})})
+    assert rendered.strip().endswith("-m batch.sessions_job --date 2026-11-20")
+    assert "WEBSESSIONS_" not in rendered
     assert task.cwd == str(REPO_ROOT)
+    # A run pointed at another dataset passes it to the job as the settings' own variables.
+    run = SimpleNamespace(conf={"settings": {"raw_events_dir": "/t/raw dir", "hive_database": "t1"}})
+    rendered = task.render_template(task.bash_command, {"ds": "2026-11-20", "dag_run": run})
+    assert rendered.startswith("WEBSESSIONS_RAW_EVENTS_DIR='/t/raw dir' WEBSESSIONS_HIVE_DATABASE=t1 ")
+
+
+def test_a_run_may_not_override_hosts_or_credentials() -> None:
+    from websessions.nightly import run_settings
+
+    with pytest.raises(ValueError, match="may override only .* not postgres_password"):
+        run_settings({"settings": {"postgres_password": "x"}})
+    assert run_settings({"settings": {"hive_database": "t1"}}).hive_database == "t1"
+    assert run_settings(None) == run_settings({})

@@ -56,22 +56,39 @@ class AirflowApi:
         """Trigger a run (unpausing the DAG first); returns the dag_run_id.
 
         With ``day`` (YYYY-MM-DD) the run's logical date is that day and its data interval the whole
-        UTC day, so ``ds`` in the tasks is ``day``.
+        UTC day, so ``ds`` in the tasks is ``day``. Airflow keeps one run per logical date: if the day
+        already has one (an earlier trigger, or the scheduler's catch-up run), that run is cleared and
+        runs again when its conf is the same, else it is replaced by a run with this conf.
         """
         from datetime import date, timedelta
 
         self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         body: dict = {"conf": conf or {}, "logical_date": None}
-        if day:
-            start = date.fromisoformat(day)
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            body.update(
-                dag_run_id=f"manual__{start}__{stamp}_{uuid.uuid4().hex[:4]}",  # a day may be rerun
-                logical_date=f"{start}T00:00:00Z",
-                data_interval_start=f"{start}T00:00:00Z",
-                data_interval_end=f"{start + timedelta(days=1)}T00:00:00Z",
-            )
+        if not day:
+            return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        start = date.fromisoformat(day)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        body.update(
+            dag_run_id=f"manual__{start}__{stamp}_{uuid.uuid4().hex[:4]}",
+            logical_date=f"{start}T00:00:00Z",
+            data_interval_start=f"{start}T00:00:00Z",
+            data_interval_end=f"{start + timedelta(days=1)}T00:00:00Z",
+        )
+        existing = self.run_of_day(dag_id, day)
+        if existing is not None:
+            if (existing.get("conf") or {}) == body["conf"]:
+                self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns/{existing['dag_run_id']}/clear",
+                             json={"dry_run": False})  # fmt: skip
+                return existing["dag_run_id"]
+            self.request("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{existing['dag_run_id']}")
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def run_of_day(self, dag_id: str, day: str) -> dict | None:
+        """The run whose logical date is ``day`` (midnight UTC), if any."""
+        at = f"{day}T00:00:00Z"
+        params = {"logical_date_gte": at, "logical_date_lte": at}
+        runs = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
+        return runs[0] if runs else None
 
     def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
         """The state of one task instance of a run (None before it is scheduled)."""

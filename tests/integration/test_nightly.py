@@ -1,0 +1,243 @@
+"""The nightly recomputation through Airflow, end to end on the real stack.
+
+A simulated day D (in order: no late or malformed lines, so both layers must agree exactly) goes
+through the product's own path: ingest -> Kafka -> the lander (HDFS) and the speed job (HBase), on a
+private dataset (topics, raw directory, Hive database, HBase tables: the run's conf points the DAG at
+them), so neither the demo's data nor another test's can interfere.
+Pacer events early on D+1 move both watermarks past D, so the lander marks D complete and the speed
+layer closes D's sessions. Then ``web_sessions_nightly`` is triggered for D through Airflow's API:
+
+- run 1 must succeed; Postgres' sessions of D, the domain report and the reconciliation (zero
+  mismatches) are checked against the reference sessionizer's numbers;
+- run 2 is a rerun of D during an outage of the ``websessions`` database: the Spark step fails, is
+  retried by Airflow once the database is back, and the run ends with exactly the rows of run 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import date, timedelta
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from batch.hive_sql import run_hiveserver2
+from streaming.runner import speed_dir
+from websessions.background import BackgroundJob
+from websessions.clients import hdfs, kafka, postgres
+from websessions.clients.airflow import AirflowApi
+from websessions.events import Event, validate
+from websessions.ingest import publish_lines
+from websessions.nightly import RUN_SETTINGS, raw_day_state
+from websessions.report import domain_report
+from websessions.sessionizer import sessionize
+from websessions.sessions import CLOSED, SessionRule
+from websessions.settings import Settings
+from websessions.simulator import SimulatorConfig, generate_day
+from websessions.stack.services.postgres import Postgres
+from websessions.stores.hbase_sessions import HBaseSessions
+from websessions.stores.postgres_sessions import sessions_of_day
+
+pytestmark = pytest.mark.integration
+
+DAG = "web_sessions_nightly"
+# A day in the DAG's first weeks (its tasks exist from the start date on); a scheduler's catch-up run of
+# that day is replaced by the test's run (AirflowApi.trigger), whose conf names the private dataset.
+_START = date(2026, 11, 1) + timedelta(days=uuid.uuid4().int % 25)
+DAY, NEXT_DAY = _START.isoformat(), (_START + timedelta(days=1)).isoformat()
+HOSTS = ("www.dataexpert.io", "zachwilson.techcreator.io", "zachwilson.tech")
+EVENTS = 3_000
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 1.0) -> object:
+    deadline = time.monotonic() + timeout_s
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+    return value
+
+
+def day_events() -> list[Event]:
+    config = SimulatorConfig(hosts=HOSTS, late_share=0, duplicate_share=0.01, malformed_share=0)
+    events = [validate(line) for line in generate_day(DAY, EVENTS, seed=11, config=config)]
+    assert all(isinstance(e, Event) for e in events)
+    return events
+
+
+def pacers(settings: Settings) -> None:
+    """One event per partition of the events topic at D+1 00:10: past D's end + lateness + timeout."""
+    t = f"{NEXT_DAY}T00:10:00.000Z"
+    producer = kafka.producer(settings)
+    for partition in range(settings.kafka_partitions):
+        raw = {"event_time": t, "ip": f"192.0.2.{partition + 1}", "host": HOSTS[0], "url": "/"}
+        event = validate(json.dumps({**raw, "event_id": f"pacer-{partition}-{t}"}))
+        producer.produce(settings.kafka_topic_events, value=event.to_json().encode(), partition=partition)
+    assert producer.flush(30) == 0
+
+
+def session_rows(settings: Settings) -> list[tuple]:
+    return sorted((s.host, s.ip, s.start_ms, s.end_ms, s.events, s.pages) for s in sessions_of_day(settings, DAY))
+
+
+@pytest.fixture(scope="module")
+def private(stack) -> Iterator[Settings]:
+    """The stack's settings pointed at a dataset of this test's own (cleaned up afterwards)."""
+    base = stack("postgres", "kafka", "hdfs", "hbase", "hive", "airflow")
+    uid = uuid.uuid4().hex[:8]
+    settings = dataclasses.replace(
+        base,
+        kafka_topic_events=f"test_nightly_events_{uid}",
+        kafka_topic_dlq=f"test_nightly_dlq_{uid}",
+        kafka_topic_session_updates=f"test_nightly_updates_{uid}",
+        raw_events_dir=f"/test/nightly_{uid}/raw/web_events",
+        hive_database=f"test_nightly_{uid}",
+        hbase_table_sessions=f"test_nightly_sessions_{uid}",
+        hbase_table_live_metrics=f"test_nightly_metrics_{uid}",
+        postgres_db=f"test_nightly_{uid}",
+    )
+    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
+    topics = [settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates]
+    admin = kafka.admin(settings)
+    for future in admin.create_topics([NewTopic(t, settings.kafka_partitions, 1) for t in topics]).values():
+        future.result()
+    try:
+        yield settings
+    finally:
+        admin.delete_topics(topics)
+        with HBaseSessions(settings) as store:
+            store.drop_tables()
+        run_hiveserver2(dataclasses.replace(settings, hive_database="default"),
+                        f"DROP DATABASE IF EXISTS {settings.hive_database} CASCADE")  # fmt: skip
+        fs = hdfs.webhdfs(settings)
+        fs.delete(f"/test/nightly_{uid}", recursive=True)
+        fs.delete(f"{settings.warehouse_dir}/{settings.hive_database}.db", recursive=True)
+        shutil.rmtree(speed_dir(settings), ignore_errors=True)
+        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')
+
+
+def run_conf(settings: Settings) -> dict:
+    return {"settings": {name: getattr(settings, name) for name in RUN_SETTINGS}}
+
+
+def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_database_outage(private) -> None:
+    settings = private
+    events = day_events()
+    rule = SessionRule.from_settings(settings)
+    reference = sessionize(events, rule)
+    assert reference and all(s.dt == DAY for s in reference)
+
+    lander = BackgroundJob(settings, f"lander-{settings.kafka_topic_events}", ["land", "run"])
+    speed = BackgroundJob(settings, f"speed-{settings.kafka_topic_events}", ["speed", "run"], stop_timeout_s=90)
+    lander.start()
+    speed.start()
+    try:
+        result = publish_lines(settings, [e.to_json() for e in events])
+        assert (result.accepted, result.dead_lettered) == (len(events), 0)
+        pacers(settings)
+        wait_for(f"the lander to mark {DAY} complete", lambda: raw_day_state(settings, DAY) == "complete", 300)
+
+        def speed_closed() -> bool:
+            with HBaseSessions(settings) as store:
+                got = store.sessions_of_day(DAY)
+            return len(got) >= len(reference) and all(s.status == CLOSED for s in got)
+
+        wait_for("the speed layer to close the sessions of the day", speed_closed, 300)
+
+        api = AirflowApi(settings)
+        wait_for("the DAG to be parsed", lambda: DAG in api.dag_ids(), 180, interval_s=3)
+        first = api.trigger(DAG, conf=run_conf(settings), day=DAY)
+        assert api.wait_for_run(DAG, first, timeout_s=900) == "success"
+    finally:
+        lander.stop()
+        speed.stop()
+
+    # Postgres holds the reference sessions of D.
+    want = sorted((s.host, s.ip, s.start_ms, s.end_ms, s.events, s.pages) for s in reference)
+    rows = session_rows(settings)
+    assert rows == want
+
+    # The report for D (batch layer, D is reconciled) per host, as the reference says.
+    per_host: dict[str, list[int]] = defaultdict(list)
+    for s in reference:
+        per_host[s.host].append(s.events)
+    report = {r.host: r for r in domain_report(settings, DAY, DAY)}
+    for host, counts in per_host.items():
+        row = report[host]
+        assert (row.layer, row.sessions, row.events, row.max_events_per_session) == (
+            "batch", len(counts), sum(counts), max(counts)
+        )  # fmt: skip
+        assert row.avg_events_per_session == pytest.approx(sum(counts) / len(counts))
+    assert report["lulu.techcreator.io"].sessions == 0  # a configured host without traffic is listed
+
+    # Reconciliation of in-order data: every session matched, none missing, no event-count drift.
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT host, matched, speed_only, batch_only, event_count_diffs, passed FROM reconciliation"
+            " WHERE dt = %s ORDER BY host",
+            (DAY,),
+        )
+        reconciliation = cur.fetchall()
+    assert reconciliation == [(h, len(per_host[h]), 0, 0, 0, True) for h in sorted(per_host)]
+
+    # Run 2: the websessions database refuses connections when the run starts; Airflow retries the
+    # Spark step, the database comes back, and the day ends with the same rows (none doubled).
+    admin = Postgres(settings).superuser_connection()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{settings.postgres_db}" WITH ALLOW_CONNECTIONS false')
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (settings.postgres_db,)
+            )
+        second = api.trigger(DAG, conf=run_conf(settings), day=DAY)
+        wait_for(
+            "the Spark step to fail and wait for its retry",
+            lambda: api.task_state(DAG, second, "spark_batch") == "up_for_retry",
+            600,
+            interval_s=2,
+        )
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{settings.postgres_db}" WITH ALLOW_CONNECTIONS true')
+        admin.close()
+    assert api.wait_for_run(DAG, second, timeout_s=900) == "success"
+    assert session_rows(settings) == rows
+
+
+def test_a_day_that_never_completes_times_out_the_sensor_with_a_clear_message(stack, tmp_path) -> None:
+    """`airflow dags test` of the nightly DAG (its own SQLite metadata database) against real HDFS, for a day
+    whose raw data never arrives, with a 5 s sensor timeout: the sensor fails, nothing downstream runs."""
+    settings = stack("hdfs")
+    bin_dir = os.path.dirname(sys.executable)
+    env = {
+        **os.environ,
+        **settings.as_env(),
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+        "WEBSESSIONS_RAW_EVENTS_DIR": f"/test/{uuid.uuid4().hex[:8]}/raw/web_events",
+        "WEBSESSIONS_RAW_WAIT_TIMEOUT_S": "5",
+    }
+    airflow = os.path.join(bin_dir, "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    result = subprocess.run(
+        [airflow, "dags", "test", DAG, "2026-11-05"], env=env, capture_output=True, text=True, timeout=300
+    )
+    output = result.stdout + result.stderr
+    assert "raw day 2026-11-05 is not complete yet: waiting for" in output  # each poke says what it waits for
+    assert "Sensor has timed out" in output and "exceeds the specified timeout of 5.0" in output, output[-3000:]
+    assert "DagRun failed" in output
+    assert "running task <TaskInstance: web_sessions_nightly.spark_batch" not in output  # nothing downstream ran
