@@ -17,7 +17,8 @@ Then, each in a fresh process, timed from the outside:
   aggregates), into an in-memory table — sessions only, no stats, history or loads.
 
 All three must find the same number of sessions and events. Prints a markdown table (and the Spark
-job's phases) for ``docs/benchmarks.md``. DuckDB is a bench-only dependency (``pip install duckdb``).
+job's phases) for ``docs/benchmarks.md``. DuckDB is a bench-only dependency:
+``.venv/bin/pip install -c constraints.txt -e '.[bench]'``.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 
 def wait_for_raw_day(ds: str | None = None, dag_run=None) -> PokeReturnValue:
     """Done when the lander has marked raw day D complete in HDFS; skips a day without any events
     once a later day is complete (a catch-up run before the first traffic)."""
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from websessions.nightly import raw_day_state, run_settings
 

@@ -115,6 +115,9 @@ def make_handler(settings: Settings, publisher: AckingPublisher) -> type[BaseHTT
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "websessions-collector"
+        # Headers and body go out in two writes: with Nagle's algorithm on, a keep-alive client's
+        # delayed ACK held every response ~40 ms (measured: 165 requests/s with 8 clients).
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt: str, *args) -> None:
             log.debug("%s " + fmt, self.client_address[0], *args)

@@ -158,3 +158,44 @@ def test_events_of_a_completed_day_go_to_the_late_area_and_are_counted(private: 
     assert _landed_lines(private, late_dir(private), DAY) == Counter(canonical(line) for line in late)
     report = audit_day(private, DAY)
     assert (report.produced, report.landed, report.late, report.difference) == (57, 50, 7, 0)
+
+
+def _messages(settings: Settings, topic: str) -> int:
+    from confluent_kafka import TopicPartition
+
+    consumer = kafka.consumer(settings, f"test-count-{uuid.uuid4().hex[:6]}")
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            high - low
+            for low, high in (consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts)
+        )
+    finally:
+        consumer.close()
+
+
+def test_generate_publishes_a_backfill_day_and_live_traffic_to_kafka(private: Settings) -> None:
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, **private.as_env()}
+    cli = [sys.executable, "-m", "websessions.cli", "generate", "--seed", "5", "--kafka"]
+    day = subprocess.run([*cli, "--date", DAY, "--events", "3000"], env=env, capture_output=True, text=True)
+    assert day.returncode == 0, day.stderr
+    accepted, dead = map(int, re.search(r"accepted (\d+), dead-lettered (\d+)", day.stderr).groups())
+    valid, duplicates, malformed = map(
+        int, re.search(r"(\d+) valid events .* (\d+) duplicates, (\d+) malformed", day.stderr).groups()
+    )
+    assert accepted + dead == 3000 and dead == malformed > 0 and accepted == valid + duplicates
+    assert (_messages(private, private.kafka_topic_events), _messages(private, private.kafka_topic_dlq)) == (
+        accepted,
+        dead,
+    )
+
+    started = time.time()
+    live = subprocess.run([*cli, "--rate", "400", "--events", "200"], env=env, capture_output=True, text=True)
+    assert live.returncode == 0, live.stderr
+    assert time.time() - started >= 0.4  # paced: 200 events at 400/s take half a second at least
+    accepted_live = int(re.search(r"accepted (\d+)", live.stderr).group(1))
+    assert _messages(private, private.kafka_topic_events) == accepted + accepted_live
