@@ -3,8 +3,9 @@
 1. **wait_for_raw_day** — a sensor over WebHDFS: the lander's `_COMPLETE` marker of D
    (`/data/raw/web_events/dt=D/_COMPLETE`), written once the event-time watermark passes the end of
    D plus the allowed lateness. Each poke logs the path it waits for; it times out after
-   `WEBSESSIONS_RAW_WAIT_TIMEOUT_S` (6 h). A catch-up day with no events at all, once a later day
-   is complete, is skipped (with everything after it).
+   `WEBSESSIONS_RAW_WAIT_TIMEOUT_S` (6 h). A day with no events at all is skipped (with everything
+   after it) once a later day is complete, or when its scheduled run is a catch-up run started more
+   than `days_late_allowed + 1` days after it (a fresh deployment's days before its first data).
 2. **spark_batch** — the Spark job `batch/sessions_job.py --date D` (sessions, daily stats and
    history into Hive; `sessions` and `domain_daily_stats` into Postgres, replaced atomically). It
    runs as its own process (`python -m batch.sessions_job`), Spark in-process on `local[2]`: the
@@ -44,12 +45,13 @@ RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 
 @task.sensor(poke_interval=20, timeout=RAW_WAIT_TIMEOUT_S, mode="reschedule")
 def wait_for_raw_day(ds: str | None = None, dag_run=None) -> PokeReturnValue:
     """Done when the lander has marked raw day D complete in HDFS; skips a day without any events
-    once a later day is complete (a catch-up run before the first traffic)."""
+    once a later day is complete, or in a catch-up run days after it (before the first traffic)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from websessions.nightly import raw_day_state, run_settings
 
-    state = raw_day_state(run_settings(dag_run.conf), ds)
+    scheduled = dag_run.run_type == "scheduled" and dag_run.start_date is not None
+    state = raw_day_state(run_settings(dag_run.conf), ds, dag_run.start_date.date() if scheduled else None)
     if state == "empty":
         raise AirflowSkipException(f"raw day {ds} has no events and later days are complete: nothing to recompute")
     return PokeReturnValue(is_done=state == "complete")

@@ -39,10 +39,14 @@ def run_env(conf: Mapping | None) -> str:
     return " ".join(f"{ENV_PREFIX}{k.upper()}={shlex.quote(v)}" for k, v in run_overrides(conf).items())
 
 
-def raw_day_state(settings: Settings, dt: str) -> str:
+def raw_day_state(settings: Settings, dt: str, catch_up_started: date | None = None) -> str:
     """``complete`` once the lander marked raw day ``dt`` complete; ``empty`` when ``dt`` has no raw
     data at all while a later day is already complete (the watermark passed it: no event can still
-    come); ``waiting`` otherwise (logged with what it waits for)."""
+    come), or when this is a catch-up run (``catch_up_started``: the day its scheduled run started)
+    more than ``days_late_allowed + 1`` days after ``dt`` (a day before the lander's first data: a
+    fresh deployment's catch-up must not wait hours for each; an event of it arriving now would be
+    late anyway, and a rerun of the day picks it up); ``waiting`` otherwise (logged with what it
+    waits for)."""
     from websessions.clients import hdfs
     from websessions.lander import COMPLETE_MARKER, day_dir
 
@@ -54,6 +58,8 @@ def raw_day_state(settings: Settings, dt: str) -> str:
         root = settings.raw_events_dir
         later = sorted(d for d in (fs.list(root) if fs.status(root, strict=False) else []) if d > f"dt={dt}")
         if any(fs.status(f"{root}/{d}/{COMPLETE_MARKER}", strict=False) for d in later):
+            return "empty"
+        if catch_up_started and (catch_up_started - date.fromisoformat(dt)).days > settings.days_late_allowed + 1:
             return "empty"
     log.info(
         "raw day %s is not complete yet: waiting for %s%s (written by the lander once the event-time "
