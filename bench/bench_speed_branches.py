@@ -1,0 +1,80 @@
+"""Where the speed job's time goes: its result branches on a file source into a discarding sink.
+
+No Kafka, HBase or checkpoints: the seeded workload of ``bench_speed.py`` is written once to
+``bench/out/speed_events_<N>.jsonl`` (git-ignored), then the chosen branches of
+:func:`streaming.sessions_job.speed_updates` (``session``, ``partial``, ``metric``, joined by ``+``)
+run on the local Flink into a ``blackhole`` sink; the time includes the job's start.
+
+    .venv/bin/python bench/bench_speed_branches.py --events 1000000 session session+partial+metric
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_speed import workload  # noqa: E402
+
+from streaming import sessions_job  # noqa: E402
+from websessions.sessions import SessionRule  # noqa: E402
+from websessions.settings import load_settings  # noqa: E402
+
+
+def events_file(n: int) -> Path:
+    path = ROOT / "bench" / "out" / f"speed_events_{n}.jsonl"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            for _, value in workload(n, int(time.time() * 1000)):
+                out.write(value + b"\n")
+    return path
+
+
+def run(variant: str, path: Path) -> float:
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    settings = load_settings(create_secrets=False)
+    rule = SessionRule.from_settings(settings)
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    sessions_job.configure(t_env, settings, jars=[], checkpoint_dir=None)
+    raw = sessions_job.file_source(t_env, path, rule)
+    events = sessions_job.accepted(sessions_job.classify(raw))
+    branches = {
+        "session": lambda: sessions_job.sessionize(events, rule),
+        "partial": lambda: sessions_job.live_partials(sessions_job.valid_events(raw), rule, 60),
+        "metric": lambda: sessions_job.live_metrics(events),
+    }
+    updates = sessions_job.as_updates(**{name: branches[name]() for name in variant.split("+")})
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in sessions_job.UPDATE_COLUMNS)
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE discard ({columns}) WITH ('connector' = 'blackhole')")
+    started = time.monotonic()
+    updates.execute_insert("discard").wait()
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)  # a child measuring one variant
+    parser.add_argument("variants", nargs="+", help="e.g. session, partial, session+partial+metric")
+    args = parser.parse_args()
+    if args.input:
+        print(run(args.variants[0], args.input))
+        return
+    path = events_file(args.events)
+    print("| branches | events | seconds | events/s |\n| --- | ---: | ---: | ---: |")
+    for variant in args.variants:  # one process per variant: each a fresh JVM
+        child = [sys.executable, __file__, "--input", str(path), variant]
+        seconds = float(subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-1])
+        print(f"| {variant} | {args.events:,} | {seconds:.1f} | {args.events / seconds:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
