@@ -5,20 +5,18 @@ Every test works on its own topic and HDFS directory, so it never sees another t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
 import time
-import uuid
 from collections import Counter
 
 import pytest
-from confluent_kafka.admin import NewTopic
 
-from websessions.audit import audit_day
+from tests.integration.datasets import kafka_topics, private_root, private_settings
+from websessions.audit import audit_day, scan_topic
 from websessions.background import BackgroundJob
-from websessions.clients import hdfs, kafka
+from websessions.clients import hdfs
 from websessions.events import parse_event
 from websessions.ingest import publish_lines
 from websessions.lander import COMPLETE_MARKER, day_dir, lander_stats_path, late_dir
@@ -48,22 +46,11 @@ def canonical(line: str) -> str:
 @pytest.fixture
 def private(stack) -> Settings:
     """Settings with a fresh events topic and HDFS directories of their own."""
-    settings = stack("kafka", "hdfs")
-    uid = uuid.uuid4().hex[:8]
-    private = dataclasses.replace(
-        settings,
-        kafka_topic_events=f"test_events_{uid}",
-        kafka_topic_dlq=f"test_dlq_{uid}",
-        raw_events_dir=f"/test/{uid}/raw/web_events",
-    )
-    topics = [NewTopic(t, 2, 1) for t in (private.kafka_topic_events, private.kafka_topic_dlq)]
-    admin = kafka.admin(private)
-    for future in admin.create_topics(topics).values():
-        future.result()
-    yield private
-    for future in admin.delete_topics([t.topic for t in topics]).values():
-        future.result()
-    hdfs.webhdfs(private).delete(f"/test/{uid}", recursive=True)
+    fields = ("kafka_topic_events", "kafka_topic_dlq", "raw_events_dir")
+    private = private_settings(stack("kafka", "hdfs"), "ingestion", *fields)
+    with kafka_topics(private, private.kafka_topic_events, private.kafka_topic_dlq):
+        yield private
+    hdfs.webhdfs(private).delete(private_root(private), recursive=True)
 
 
 def _landed_lines(settings: Settings, root: str, dt: str) -> Counter:
@@ -161,17 +148,7 @@ def test_events_of_a_completed_day_go_to_the_late_area_and_are_counted(private: 
 
 
 def _messages(settings: Settings, topic: str) -> int:
-    from confluent_kafka import TopicPartition
-
-    consumer = kafka.consumer(settings, f"test-count-{uuid.uuid4().hex[:6]}")
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            high - low
-            for low, high in (consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts)
-        )
-    finally:
-        consumer.close()
+    return sum(scan_topic(settings, topic).values())
 
 
 def test_generate_publishes_a_backfill_day_and_live_traffic_to_kafka(private: Settings) -> None:

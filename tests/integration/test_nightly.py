@@ -29,10 +29,10 @@ from contextlib import closing
 from datetime import date, timedelta
 
 import pytest
-from confluent_kafka.admin import NewTopic
 
 from batch.hive_sql import run_hiveserver2
 from streaming.runner import speed_dir
+from tests.integration.datasets import kafka_topics, private_root, private_settings
 from websessions.background import BackgroundJob
 from websessions.clients import hdfs, kafka, postgres
 from websessions.clients.airflow import AirflowApi
@@ -118,34 +118,21 @@ def session_rows(settings: Settings) -> list[tuple]:
 def private(stack) -> Iterator[Settings]:
     """The stack's settings pointed at a dataset of this test's own (cleaned up afterwards)."""
     base = stack("postgres", "kafka", "hdfs", "hbase", "hive", "airflow")
-    uid = uuid.uuid4().hex[:8]
-    settings = dataclasses.replace(
-        base,
-        kafka_topic_events=f"test_nightly_events_{uid}",
-        kafka_topic_dlq=f"test_nightly_dlq_{uid}",
-        kafka_topic_session_updates=f"test_nightly_updates_{uid}",
-        raw_events_dir=f"/test/nightly_{uid}/raw/web_events",
-        hive_database=f"test_nightly_{uid}",
-        hbase_table_sessions=f"test_nightly_sessions_{uid}",
-        hbase_table_live_metrics=f"test_nightly_metrics_{uid}",
-        postgres_db=f"test_nightly_{uid}",
-    )
+    fields = ("kafka_topic_events", "kafka_topic_dlq", "kafka_topic_session_updates", *RUN_SETTINGS)
+    settings = private_settings(base, "nightly", *fields)
     with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
-    topics = [settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates]
-    admin = kafka.admin(settings)
-    for future in admin.create_topics([NewTopic(t, settings.kafka_partitions, 1) for t in topics]).values():
-        future.result()
+    topics = (settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates)
     try:
-        yield settings
+        with kafka_topics(settings, *topics):
+            yield settings
     finally:
-        admin.delete_topics(topics)
         with HBaseSessions(settings) as store:
             store.drop_tables()
         run_hiveserver2(dataclasses.replace(settings, hive_database="default"),
                         f"DROP DATABASE IF EXISTS {settings.hive_database} CASCADE")  # fmt: skip
         fs = hdfs.webhdfs(settings)
-        fs.delete(f"/test/nightly_{uid}", recursive=True)
+        fs.delete(private_root(settings), recursive=True)
         fs.delete(f"{settings.warehouse_dir}/{settings.hive_database}.db", recursive=True)
         shutil.rmtree(speed_dir(settings), ignore_errors=True)
         with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:

@@ -18,20 +18,18 @@ sessions of the same events exactly, every one ``closed``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import signal
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 import pytest
-from confluent_kafka.admin import NewTopic
 
 from streaming.runner import read_stats, speed_dir
+from tests.integration.datasets import kafka_topics, private_settings
 from tests.vectors.loader import comparable, load_cases, sort_key
 from websessions.background import BackgroundJob
 from websessions.clients import kafka
@@ -51,22 +49,10 @@ HELPER_HOSTS = {"pacer.test", "sentinel.test", "late.test"}
 @pytest.fixture
 def private(stack) -> Iterator[Settings]:
     """Settings with private topics, HBase tables and checkpoint directory."""
-    settings = stack("kafka", "hbase")
-    uid = uuid.uuid4().hex[:8]
-    private = dataclasses.replace(
-        settings,
-        kafka_topic_events=f"test_speed_events_{uid}",
-        kafka_topic_session_updates=f"test_speed_updates_{uid}",
-        hbase_table_sessions=f"test_speed_sessions_{uid}",
-        hbase_table_live_metrics=f"test_speed_metrics_{uid}",
-    )
-    topics = [NewTopic(t, 2, 1) for t in (private.kafka_topic_events, private.kafka_topic_session_updates)]
-    admin = kafka.admin(private)
-    for future in admin.create_topics(topics).values():
-        future.result()
-    yield private
-    for future in admin.delete_topics([t.topic for t in topics]).values():
-        future.result()
+    fields = ("kafka_topic_events", "kafka_topic_session_updates", "hbase_table_sessions", "hbase_table_live_metrics")
+    private = private_settings(stack("kafka", "hbase"), "speed", *fields)
+    with kafka_topics(private, private.kafka_topic_events, private.kafka_topic_session_updates):
+        yield private
     with HBaseSessions(private) as store:
         store.drop_tables()
     shutil.rmtree(speed_dir(private), ignore_errors=True)
