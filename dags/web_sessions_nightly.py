@@ -48,12 +48,14 @@ def wait_for_raw_day(ds: str | None = None, dag_run=None) -> PokeReturnValue:
     once a later day is complete, or in a catch-up run days after it (before the first traffic)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from websessions.nightly import raw_day_state, run_settings
+    from websessions.nightly import sensor_state
 
-    scheduled = dag_run.run_type == "scheduled" and dag_run.start_date is not None
-    state = raw_day_state(run_settings(dag_run.conf), ds, dag_run.start_date.date() if scheduled else None)
+    state = sensor_state(dag_run.conf, ds, dag_run.run_type, dag_run.start_date)
     if state == "empty":
-        raise AirflowSkipException(f"raw day {ds} has no events and later days are complete: nothing to recompute")
+        raise AirflowSkipException(
+            f"raw day {ds} has no events and none can still come (a later day is complete, or this catch-up"
+            " run started days after it): nothing to recompute"
+        )
     return PokeReturnValue(is_done=state == "complete")
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import shlex
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from websessions.settings import ENV_PREFIX, Settings, get_settings
 
@@ -67,6 +67,12 @@ def raw_day_state(settings: Settings, dt: str, catch_up_started: date | None = N
         dt, settings.hdfs_url, marker, settings.allowed_lateness_s,
     )  # fmt: skip
     return "waiting"
+
+
+def sensor_state(conf: Mapping | None, dt: str, run_type: str, started: datetime | None) -> str:
+    """:func:`raw_day_state` for a DAG run: its dataset, and for a scheduled run the day it started."""
+    catch_up_started = started.date() if run_type == "scheduled" and started is not None else None
+    return raw_day_state(run_settings(conf), dt, catch_up_started)
 
 
 def register_hive_partitions(settings: Settings, dt: str) -> list[str]:
