@@ -1,9 +1,13 @@
 """Daily statistics and history aggregates of one day, as pure ``DataFrame -> DataFrame`` functions.
 
 Grain of the day: the sessions that start on D (``web_sessions`` partition D) and their events
-(deduplicated, each with its ``session_id``: :func:`events_of_sessions`), so every table reconciles with
-``web_sessions``: the page views of a day add up to the events of its sessions. Each function
-states its grain; none has a ``dt`` column (the load writes each into partition D).
+(deduplicated: :func:`events_of_sessions`), so every table reconciles with ``web_sessions``: the page
+views of a day add up to the events of its sessions. Each function states its grain; none has a
+``dt`` column (the load writes each into partition D).
+
+Within these functions a session is ``(ip, host, session_start_ms)``, the key its ``session_id`` is
+hashed from: the events arrive clustered by ``(ip, host)`` (:func:`batch.sessionize.sessionize_events`),
+so aggregates per session need no shuffle and no hash per event.
 
 Numbers that must not change on a rerun are computed from integers: averages are integer sums
 divided once (a double sum in partition order could differ in its last bit between runs), medians
@@ -24,7 +28,8 @@ def page(url: Column) -> Column:
     """The page of a url: its path without query string or fragment (``/`` when empty)."""
     from pyspark.sql import functions as F
 
-    path = F.regexp_replace(url, r"[?#].*$", "")
+    # Everything before the first "?" or "#" (string functions: cheaper than a regex per event).
+    path = F.substring_index(F.substring_index(url, "?", 1), "#", 1)
     return F.when(path == "", F.lit(HOME)).otherwise(path)
 
 
@@ -47,18 +52,15 @@ def referrer_host(referrer: Column) -> Column:
 def events_of_sessions(day_events: DataFrame, excluded: DataFrame) -> DataFrame:
     """The day's events for the history tables, without those of the ``excluded`` sessions (the
     quarantined ones: few, so they are broadcast; the events keep their partitioning), each with its
-    ``session_id`` and ``page``."""
+    ``page``."""
     from pyspark.sql import functions as F
-
-    from batch.sessionize import session_id_column
 
     c = F.col
     keys = excluded.select("ip", "host", c("start_ms").alias("session_start_ms"))
     kept = day_events.join(F.broadcast(keys), ["ip", "host", "session_start_ms"], "left_anti")
     return kept.select(
-        session_id_column(c("host"), c("ip"), c("session_start_ms")).alias("session_id"), "host", "ip",
-        "session_start_ms", "event_time_ms", "event_id", "url", "status", page(c("url")).alias("page"),
-    )  # fmt: skip
+        "host", "ip", "session_start_ms", "event_time_ms", "event_id", "url", "status", page(c("url")).alias("page")
+    )
 
 
 def domain_daily_stats(sessions: DataFrame) -> DataFrame:
@@ -72,12 +74,14 @@ def domain_daily_stats(sessions: DataFrame) -> DataFrame:
         F.sum("events").alias("events"),
         F.max("events").alias("max_events_per_session"),
         F.median("events").alias("median_events_per_session"),
-        F.count_distinct("ip").alias("unique_ips"),
         F.sum(c("end_ms") - c("start_ms")).alias("_duration_ms"),
         F.median(c("end_ms") - c("start_ms")).alias("_median_duration_ms"),
         F.count_if(c("events") == 1).alias("_bounces"),
     )
-    return stats.select(
+    # Unique IPs in two plain aggregates: a distinct aggregate next to the medians would make Spark
+    # expand every session row into one copy per distinct group.
+    ips = sessions.select("host", "ip").distinct().groupBy("host").agg(F.count(F.lit(1)).alias("unique_ips"))
+    return stats.join(ips, "host").select(
         "host",
         "sessions",
         "events",
@@ -92,10 +96,11 @@ def domain_daily_stats(sessions: DataFrame) -> DataFrame:
 
 
 def _views_and_sessions(events: DataFrame, key: str) -> DataFrame:
-    """Per host and ``key``: views (events) and sessions, counted in two steps (no distinct aggregate)."""
+    """Per host and ``key``: views (events) and sessions, counted in two steps (no distinct aggregate;
+    the first step groups within the ``(ip, host)`` partitions)."""
     from pyspark.sql import functions as F
 
-    per_session = events.groupBy("host", key, "session_id").agg(F.count(F.lit(1)).alias("n"))
+    per_session = events.groupBy("ip", "host", "session_start_ms", key).agg(F.count(F.lit(1)).alias("n"))
     return per_session.groupBy("host", key).agg(F.sum("n").alias("views"), F.count(F.lit(1)).alias("sessions"))
 
 
@@ -123,13 +128,13 @@ def navigation_paths(events: DataFrame) -> DataFrame:
     by_key = Window.partitionBy("ip", "host").orderBy("event_time_ms", "event_id")
     steps = events.select(
         "host",
-        "session_id",
+        "session_start_ms",
         F.col("page").alias("from_page"),
         F.lead("page").over(by_key).alias("to_page"),
-        F.lead("session_id").over(by_key).alias("_next_session"),
+        F.lead("session_start_ms").over(by_key).alias("_next_session"),
     )
     return (
-        steps.filter(F.col("_next_session") == F.col("session_id"))
+        steps.filter(F.col("_next_session") == F.col("session_start_ms"))
         .groupBy("host", "from_page", "to_page")
         .agg(F.count(F.lit(1)).alias("transitions"))
     )

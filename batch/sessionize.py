@@ -48,13 +48,13 @@ def sessionize_events(events: DataFrame, rule: SessionRule) -> DataFrame:
     t = F.col("event_time_ms")
     by_key = Window.partitionBy("ip", "host").orderBy("event_time_ms", "event_id")
     running = by_key.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    gap = t - F.lag(t).over(by_key)
+    gap = t - F.col("_previous")
     starts = gap.isNull() | (gap > F.lit(rule.timeout_ms))
     deduped = dedupe_events(events.repartition("ip", "host"))
     return (
-        deduped.withColumn("_starts", starts)
-        .withColumn("session_start_ms", F.max(F.when(F.col("_starts"), t)).over(running))
-        .drop("_starts")
+        deduped.withColumn("_previous", F.lag(t).over(by_key))  # one lag, referred to twice
+        .withColumn("session_start_ms", F.max(F.when(starts, t)).over(running))
+        .drop("_previous")
     )
 
 

@@ -20,11 +20,12 @@ Steps:
   events continue a session of D-1) to the end of D+1, deduplicate, sessionize
   (:mod:`batch.sessionize`), keep the sessions that start on D (quarantining those longer than
   ``max_session_days``), then the daily stats and history (:mod:`batch.history`).
-- **load**: Hive tables (``hive/ddl``; every table's partition ``dt=D`` overwritten), then Postgres
+- **load**: Hive tables (``hive/ddl``; every table's partition ``dt=D`` overwritten, a few tables at a
+  time) while the sessions are staged in Postgres; once every Hive partition is written, Postgres
   ``sessions`` and ``domain_daily_stats`` for D replaced in one transaction
   (:mod:`websessions.stores.postgres_sessions`). Up to ``batch_postgres_collect_max`` sessions are
-  collected to the driver and COPYed into the staging table; a larger day is written into it by
-  Spark's JDBC writer from the executors (no Python per row), and the same swap follows.
+  collected to the driver and COPYed into the staging table; a larger day is written by Spark as COPY
+  text files on HDFS (no Python per row) that are streamed into it with ``COPY``; the same swap follows.
 
 A rerun of a day replaces exactly what the previous run wrote. The day is refused unless the lander
 has marked it complete (``_COMPLETE``) or ``force`` is given. D+1 may still be landing when D runs:
@@ -309,12 +310,23 @@ def hive_outputs(frames: DayFrames, rejected: int) -> dict[str, DataFrame]:
 def load_hive(
     spark: SparkSession, settings: Settings, dt: str, outputs: dict[str, DataFrame], progress: Progress
 ) -> int:
-    """Overwrite partition D of every table in ``outputs``; returns the number of tables written."""
+    """Overwrite partition D of every table in ``outputs``, ``settings.batch_hive_writers`` at a time
+    (the small tables' metastore and HDFS round trips overlap the large ones' work); returns the number
+    of tables written. The first failure is raised once the writes under way have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
     ensure_hive_tables(spark, settings)
     register_raw_partitions(spark, settings, dt)
-    for table, frame in outputs.items():
+    started = time.monotonic()
+
+    def write(table: str) -> None:
         progress(f"writing Hive {table} (dt={dt})")
-        write_partition(spark, table, frame, dt)
+        write_partition(spark, table, outputs[table], dt)
+        progress(f"wrote Hive {table} ({time.monotonic() - started:.1f}s into the writes)")
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.batch_hive_writers)) as pool:
+        for future in [pool.submit(write, table) for table in outputs]:
+            future.result()
     return len(outputs)
 
 
@@ -327,39 +339,83 @@ def session_of_row(row: Any) -> Session:
     )  # fmt: skip
 
 
-def load_postgres(settings: Settings, dt: str, frames: DayFrames, sessions: int, progress: Progress) -> tuple[int, str]:
-    """Replace day D in Postgres (one transaction); returns (sessions written, which path)."""
+def copy_text_lines(frame: DataFrame, columns: tuple[str, ...]) -> DataFrame:
+    """``frame``'s ``columns`` as lines of Postgres COPY's text format (one ``value`` column): the escaping
+    of :func:`websessions.stores.postgres_sessions._copy_text` (``\\N`` for null; backslash, tab,
+    newline and carriage return escaped), fields joined by tabs."""
     from pyspark.sql import functions as F
 
-    from websessions.stores.postgres_sessions import STAGING_COLUMNS, StagedDay
+    def field(name: str) -> Column:
+        text = F.col(name).cast("string")
+        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            text = F.replace(text, F.lit(raw), F.lit(escaped))
+        return F.coalesce(text, F.lit("\\N"))
+
+    return frame.select(F.concat_ws("\t", *[field(name) for name in columns]).alias("value"))
+
+
+def stage_with_spark(settings: Settings, frames: DayFrames, staged: Any) -> int:
+    """Fill ``staged`` (a :class:`~websessions.stores.postgres_sessions.StagedDay`) with the day's sessions:
+    Spark writes them as COPY text files to HDFS (from the executors, no Python per row), which are
+    streamed into the staging table with ``COPY`` and deleted. Returns the rows copied."""
+    from functools import partial
+
+    from pyspark.sql import functions as F
+
+    from batch.events import iso_time
+    from websessions.clients import hdfs
+    from websessions.stores.postgres_sessions import COPY_COLUMNS
+
+    path = f"{settings.warehouse_dir.rstrip('/')}/_postgres_staging/{staged.table}"
+    rows = frames.sessions.withColumns(
+        {
+            "start_ts": iso_time(F.col("start_ms")),
+            "end_ts": iso_time(F.col("end_ms")),
+            # Null geo fields stay in the JSON, as the Python path writes them (Session.geo has all three).
+            "geo": F.to_json("geo", {"ignoreNullFields": "false"}),
+        }
+    )
+    copy_text_lines(rows, COPY_COLUMNS).write.mode("overwrite").text(path)
+    client = hdfs.webhdfs(settings, timeout_s=300.0)
+    try:
+        parts = sorted(name for name in client.list(path) if name.startswith("part-"))
+
+        def opener(name: str) -> Any:  # one client per stream: the COPYs run in threads
+            return hdfs.webhdfs(settings, timeout_s=300.0).read(f"{path}/{name}")
+
+        return staged.copy_text([partial(opener, name) for name in parts])
+    finally:
+        client.delete(path, recursive=True)
+
+
+def stage_postgres(settings: Settings, frames: DayFrames, sessions: int, staged: Any, progress: Progress) -> str:
+    """Load the day's sessions into ``staged``; returns which path loaded them."""
+    if sessions <= settings.batch_postgres_collect_max:
+        progress(f"copying {sessions} sessions into Postgres staging")
+        staged.copy_sessions(session_of_row(row) for row in frames.sessions.toLocalIterator())
+        return "collected and COPYed"
+    progress(f"copying {sessions} sessions into Postgres staging (COPY text written by Spark)")
+    copied = stage_with_spark(settings, frames, staged)
+    if copied != sessions:
+        raise RuntimeError(f"staged {copied} sessions, expected {sessions}: the day was not replaced")
+    return "COPY text written by Spark"
+
+
+def load(settings: Settings, spark: SparkSession, dt: str, frames: DayFrames, result: BatchResult,
+         progress: Progress) -> None:  # fmt: skip
+    """Hive, then Postgres: the day's sessions are staged in Postgres while the Hive partitions are written;
+    the Postgres day is swapped only once every Hive partition is written (a failure leaves it as it was)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from websessions.stores.postgres_sessions import StagedDay
 
     stats = [row.asDict() for row in frames.stats.collect()]
-    with StagedDay(settings, dt) as staged:
-        if sessions <= settings.batch_postgres_collect_max:
-            progress(f"copying {sessions} sessions into Postgres")
-            staged.copy_sessions(session_of_row(row) for row in frames.sessions.toLocalIterator())
-            path = "collected and COPYed"
-        else:
-            progress(f"writing {sessions} sessions into Postgres staging (Spark JDBC)")
-            # Null geo fields stay in the JSON, as the COPY path writes them (Session.geo has all three).
-            geo = F.to_json("geo", {"ignoreNullFields": "false"})
-            staging = frames.sessions.withColumn("geo", geo).select(*STAGING_COLUMNS)
-            staging.write.jdbc(
-                f"jdbc:postgresql://{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_db}"
-                "?reWriteBatchedInserts=true",
-                staged.table,
-                mode="append",
-                properties={
-                    "user": settings.postgres_user,
-                    "password": settings.postgres_password,
-                    "driver": "org.postgresql.Driver",
-                    "batchsize": "10000",
-                },
-            )
-            path = "Spark JDBC into staging"
+    with StagedDay(settings, dt) as staged, ThreadPoolExecutor(max_workers=1) as background:
+        staging = background.submit(stage_postgres, settings, frames, result.sessions, staged, progress)
+        result.hive_tables = load_hive(spark, settings, dt, hive_outputs(frames, result.rejected_total), progress)
+        result.postgres_path = staging.result()
         progress("swapping the day in Postgres (one transaction)")
-        replaced = staged.swap(stats)
-    return replaced.sessions, path
+        result.postgres_sessions = staged.swap(stats).sessions
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -414,10 +470,12 @@ def run_day(
     try:
         progress("validating, deduplicating and sessionizing")
         count_day(frames, dt, result)
-        result.hosts = frames.stats.count()
-        outputs = hive_outputs(frames, result.rejected_total)
-        result.hive_tables = load_hive(spark, settings, dt, outputs, progress)
-        result.postgres_sessions, result.postgres_path = load_postgres(settings, dt, frames, result.sessions, progress)
+        # The stats (a few rows, but medians over every session) are computed once: Hive and Postgres
+        # both get these rows.
+        stats = frames.stats.collect()
+        frames.stats = spark.createDataFrame(stats, frames.stats.schema)
+        result.hosts = len(stats)
+        load(settings, spark, dt, frames, result, progress)
     finally:
         for frame in cached:
             frame.unpersist()

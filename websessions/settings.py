@@ -118,9 +118,11 @@ class Settings:
     speed_live_bucket_s: int = 60
     speed_idle_timeout_s: int = 30
     speed_heap: str = "1g"
-    # The batch layer (batch/): shuffle partitions of its Spark jobs, and how many sessions of a day are
-    # collected to the driver and COPYed into Postgres (more: Spark's JDBC writer fills a staging table).
+    # The batch layer (batch/): shuffle partitions of its Spark jobs, how many Hive tables are written at
+    # once, and how many sessions of a day are collected to the driver and COPYed into Postgres (more:
+    # Spark writes them as COPY text files on HDFS, streamed into a staging table).
     batch_shuffle_partitions: int = 8
+    batch_hive_writers: int = 3
     batch_postgres_collect_max: int = 100_000
 
     # Reconciliation and reporting.

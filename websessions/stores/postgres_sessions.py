@@ -3,16 +3,19 @@
 Tables (grain first):
 
 - ``sessions``: one row per session (the :class:`~websessions.sessions.Session` record), ``dt`` the
-  UTC day it starts on; primary key ``session_id``.
+  UTC day it starts on; primary key ``(session_id, dt)``. Partitioned by day (``LIST (dt)``): the
+  partition of day D is ``sessions_dYYYYMMDD``.
 - ``domain_daily_stats``: one row per day and host (sessions, events, average/max/median events per
   session, unique IPs, average/median duration, bounce rate); primary key ``(dt, host)``.
 
-A day is replaced, never appended to: the new sessions are first loaded into an unlogged staging
-table of this run (by ``COPY`` from Python, or by Spark's JDBC writer for large days — the batch
-job chooses, see :class:`StagedDay`), then ONE transaction takes the day's advisory lock, deletes the
-day from both tables, inserts the staged sessions and the stats, and drops the staging table.
-Readers see the old day or the new one, never a mix or nothing; a rerun leaves identical rows, and
-two runs of one day queue on the lock instead of colliding on keys.
+A day is replaced, never appended to: the new sessions are loaded with ``COPY`` into a table of this
+run (rows from Python, or text files a Spark job wrote, for large days — the batch job chooses, see
+:class:`StagedDay`) whose ``CHECK`` constraint refuses a session of another day; its indexes are
+built once, after the load. Then ONE transaction takes the day's advisory lock, detaches and drops
+the day's old partition, attaches the new table in its place and replaces the day's stats. Readers
+see the old day or the new one, never a mix or nothing; a rerun leaves identical rows (and no dead
+rows behind: the old partition is dropped whole), and two runs of one day queue on the lock.
+A ``sessions`` table of an earlier, unpartitioned schema is converted on first use.
 """
 
 from __future__ import annotations
@@ -20,19 +23,20 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, BinaryIO
 
+from websessions.events import format_time_ms
 from websessions.sessions import Session, as_epoch_ms, session_from_aggregates
 from websessions.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id text PRIMARY KEY,
+SESSION_COLUMNS_DDL = """
+    session_id text NOT NULL,
     dt date NOT NULL,
     host text NOT NULL,
     ip text NOT NULL,
@@ -48,7 +52,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     errors integer NOT NULL,
     geo jsonb,
     status text NOT NULL
-);
+"""
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sessions ({SESSION_COLUMNS_DDL}, PRIMARY KEY (session_id, dt)) PARTITION BY LIST (dt);
 CREATE INDEX IF NOT EXISTS sessions_dt_host_ip ON sessions (dt, host, ip);
 CREATE TABLE IF NOT EXISTS domain_daily_stats (
     dt date NOT NULL,
@@ -65,30 +71,12 @@ CREATE TABLE IF NOT EXISTS domain_daily_stats (
     PRIMARY KEY (dt, host)
 );
 """
-
-# The staging layout: times as epoch ms and text for dt and geo, so any loader (COPY text, Spark's
-# JDBC writer) can fill it without type conversions; the swap converts exactly.
-STAGING_COLUMNS = (
-    "session_id", "dt", "host", "ip", "start_ms", "end_ms", "duration_s", "events", "pages", "first_url",
+# The columns of ``sessions`` in table order: the COPY layout of a staged day. Times are ISO-8601 UTC
+# text (``websessions.events.format_time_ms``), geo JSON text.
+COPY_COLUMNS = (
+    "session_id", "dt", "host", "ip", "start_ts", "end_ts", "duration_s", "events", "pages", "first_url",
     "last_url", "referrer", "user_agent", "errors", "geo", "status",
 )  # fmt: skip
-_STAGING_DDL = """
-CREATE UNLOGGED TABLE {name} (
-    session_id text NOT NULL, dt text NOT NULL, host text NOT NULL, ip text NOT NULL, start_ms bigint NOT NULL,
-    end_ms bigint NOT NULL, duration_s double precision NOT NULL, events integer NOT NULL, pages integer NOT NULL,
-    first_url text NOT NULL, last_url text NOT NULL, referrer text, user_agent text, errors integer NOT NULL,
-    geo text, status text NOT NULL
-)
-"""
-_SWAP_SESSIONS = """
-INSERT INTO sessions (session_id, dt, host, ip, start_ts, end_ts, duration_s, events, pages, first_url, last_url,
-                      referrer, user_agent, errors, geo, status)
-SELECT session_id, dt::date, host, ip,
-       timestamptz 'epoch' + start_ms * interval '1 millisecond',
-       timestamptz 'epoch' + end_ms * interval '1 millisecond',
-       duration_s, events, pages, first_url, last_url, referrer, user_agent, errors, geo::jsonb, status
-FROM {name}
-"""
 _SESSION_SELECT = """
 SELECT host, ip, start_ts, end_ts, events, pages, first_url, last_url, referrer, user_agent, errors, geo, status
 FROM sessions
@@ -132,10 +120,40 @@ class DayReplaced:
     stats_deleted: int
 
 
+def partition_name(dt: str) -> str:
+    """The partition of ``sessions`` that holds day ``dt``."""
+    return f"sessions_d{_day(dt).replace('-', '')}"
+
+
 def ensure_schema(conn) -> None:
-    """Create ``sessions`` and ``domain_daily_stats`` if absent (idempotent; the caller commits)."""
+    """Create ``sessions`` and ``domain_daily_stats`` if absent (idempotent; the caller commits).
+
+    A ``sessions`` table of the unpartitioned schema (a plain table, primary key ``session_id``) is
+    converted: its rows move into one partition per day; views over it are dropped (the report's
+    views are recreated by their readers).
+    """
     with conn.cursor() as cur:
+        cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('sessions')")
+        found = cur.fetchone()
+        if found and found[0] == "r":
+            _partition_legacy_sessions(cur)
         cur.execute(SCHEMA)
+
+
+def _partition_legacy_sessions(cur) -> None:
+    log.warning("converting the unpartitioned sessions table into day partitions")
+    cur.execute("ALTER TABLE sessions RENAME TO sessions_unpartitioned")
+    cur.execute("ALTER TABLE sessions_unpartitioned DROP CONSTRAINT IF EXISTS sessions_pkey")
+    cur.execute("DROP INDEX IF EXISTS sessions_dt_host_ip")
+    cur.execute(SCHEMA)
+    cur.execute("SELECT DISTINCT dt FROM sessions_unpartitioned ORDER BY dt")
+    for (day,) in cur.fetchall():
+        name = partition_name(day.isoformat())
+        cur.execute(f"CREATE TABLE {name} PARTITION OF sessions FOR VALUES IN ('{day.isoformat()}')")
+        cur.execute(f"INSERT INTO {name} SELECT * FROM sessions_unpartitioned WHERE dt = %s", (day,))
+    # Views over the old table (the report's) go with it: every reader recreates them first
+    # (websessions.report.ensure_serving_schema).
+    cur.execute("DROP TABLE sessions_unpartitioned CASCADE")
 
 
 def _day(dt: str) -> str:
@@ -150,14 +168,15 @@ def _copy_text(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _staging_row(session: Session) -> tuple:
+def _copy_row(session: Session) -> tuple:
+    """A session as the values of :data:`COPY_COLUMNS`."""
     import json
 
     geo = None if session.geo is None else json.dumps(session.geo, ensure_ascii=False, sort_keys=True)
     return (
-        session.session_id, session.dt, session.host, session.ip, session.start_ms, session.end_ms,
-        repr(session.duration_s), session.events, session.pages, session.first_url, session.last_url,
-        session.referrer, session.user_agent, session.errors, geo, session.status,
+        session.session_id, session.dt, session.host, session.ip, format_time_ms(session.start_ms),
+        format_time_ms(session.end_ms), repr(session.duration_s), session.events, session.pages, session.first_url,
+        session.last_url, session.referrer, session.user_agent, session.errors, geo, session.status,
     )  # fmt: skip
 
 
@@ -170,10 +189,11 @@ def _stats_row(dt: str, row: DailyStats | Mapping[str, Any]) -> tuple:
 class StagedDay:
     """A day's sessions staged for an atomic swap: ``with StagedDay(settings, dt) as staged:``.
 
-    On entry an unlogged table :attr:`table` (columns :data:`STAGING_COLUMNS`) is created and
-    committed, so other connections (Spark's JDBC writer) can fill it; :meth:`copy_sessions` fills it
-    from Python. :meth:`swap` replaces the day in one transaction and drops the table; leaving the
-    block without a swap (an error) drops it too and leaves the day as it was.
+    On entry a table :attr:`table` with the columns of ``sessions`` (:data:`COPY_COLUMNS`) and
+    ``CHECK (dt = D)`` is created and committed; :meth:`copy_sessions` fills it with rows from Python,
+    :meth:`copy_text` with COPY text a Spark job wrote (a session of another day fails the COPY with
+    :class:`ValueError`). :meth:`swap` indexes it and makes it the day's partition in one transaction;
+    leaving the block without a swap (an error) drops it and leaves the day as it was.
     """
 
     def __init__(self, settings: Settings, dt: str):
@@ -188,7 +208,10 @@ class StagedDay:
         with postgres.connect(self.settings) as conn:
             ensure_schema(conn)
             with conn.cursor() as cur:
-                cur.execute(_STAGING_DDL.format(name=self.table))
+                cur.execute(
+                    f"CREATE TABLE {self.table} ({SESSION_COLUMNS_DDL},"
+                    f" CONSTRAINT {self.table}_day CHECK (dt = DATE '{self.dt}'))"
+                )
             conn.commit()
         return self
 
@@ -201,53 +224,91 @@ class StagedDay:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}")
         log.warning("day %s was not replaced: staging table %s dropped", self.dt, self.table)
 
+    def _copy(self, cur, stream: Any) -> int:
+        from psycopg2.errors import CheckViolation
+
+        try:
+            cur.copy_expert(f"COPY {self.table} ({', '.join(COPY_COLUMNS)}) FROM STDIN", stream, size=1 << 20)
+        except CheckViolation as exc:
+            raise ValueError(f"staged sessions do not start on {self.dt}: the day was not replaced ({exc})") from exc
+        return cur.rowcount
+
     def copy_sessions(self, sessions: Iterable[Session], chunk_rows: int = 50_000) -> int:
-        """COPY sessions into the staging table (in chunks, each committed); returns the row count."""
+        """COPY sessions into the staging table (in chunks, one transaction); returns the row count."""
         from websessions.clients import postgres
 
         total = 0
         with postgres.connect(self.settings) as conn, conn.cursor() as cur:
-            buffer = io.StringIO()
-            pending = 0
+            buffer, pending = io.StringIO(), 0
             for session in sessions:
-                buffer.write("\t".join(_copy_text(v) for v in _staging_row(session)) + "\n")
+                buffer.write("\t".join(_copy_text(v) for v in _copy_row(session)) + "\n")
                 pending += 1
                 if pending == chunk_rows:
-                    total += self._flush(cur, buffer, pending)
+                    buffer.seek(0)
+                    total += self._copy(cur, buffer)
                     buffer, pending = io.StringIO(), 0
-            total += self._flush(cur, buffer, pending)
+            if pending:
+                buffer.seek(0)
+                total += self._copy(cur, buffer)
             conn.commit()
         return total
 
-    def _flush(self, cur, buffer: io.StringIO, rows: int) -> int:
-        if rows:
-            buffer.seek(0)
-            cur.copy_expert(f"COPY {self.table} ({', '.join(STAGING_COLUMNS)}) FROM STDIN", buffer)
-        return rows
+    def copy_text(self, sources: Sequence[Callable[[], ContextManager[BinaryIO]]], connections: int = 2) -> int:
+        """COPY every source (opens a byte stream of lines in COPY's text format, :data:`COPY_COLUMNS` in
+        order, escaped as :func:`_copy_text` does) into the staging table, over ``connections`` connections
+        at once (each COPY keeps one Postgres backend busy); returns the row count."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from websessions.clients import postgres
+
+        def copy(part: Sequence[Callable[[], ContextManager[BinaryIO]]]) -> int:
+            rows = 0
+            with postgres.connect(self.settings) as conn, conn.cursor() as cur:
+                for source in part:
+                    with source() as stream:
+                        rows += self._copy(cur, stream)
+                conn.commit()
+            return rows
+
+        n = max(1, min(connections, len(sources)))
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            return sum(pool.map(copy, [sources[i::n] for i in range(n)]))
 
     def swap(self, stats_rows: Iterable[DailyStats | Mapping[str, Any]]) -> DayReplaced:
-        """Replace the day's sessions (from the staging table) and stats (``stats_rows``) in one transaction."""
+        """Make the staged table day D's partition and replace D's stats (``stats_rows``) in one transaction.
+
+        The staged table's indexes (those of ``sessions``) are built first, in their own transaction,
+        so the swap itself only moves catalog entries.
+        """
         from websessions.clients import postgres
 
         stats = [_stats_row(self.dt, row) for row in stats_rows]
+        partition = partition_name(self.dt)
         with postgres.connect(self.settings) as conn, conn.cursor() as cur:
+            cur.execute(f"ALTER TABLE {self.table} ADD PRIMARY KEY (session_id, dt)")
+            cur.execute(f"CREATE INDEX ON {self.table} (dt, host, ip)")
+            cur.execute(f"ANALYZE {self.table}")
+            conn.commit()
             day_key = int(self.dt.replace("-", ""))
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (_LOCK_NAMESPACE, day_key))
-            cur.execute(f"SELECT count(*) FROM {self.table} WHERE dt <> %s", (self.dt,))
-            (foreign,) = cur.fetchone()
-            if foreign:
-                raise ValueError(f"{foreign} staged sessions do not start on {self.dt}: the day was not replaced")
-            cur.execute("DELETE FROM sessions WHERE dt = %s", (self.dt,))
-            sessions_deleted = cur.rowcount
-            cur.execute(_SWAP_SESSIONS.format(name=self.table))
-            inserted = cur.rowcount
+            sessions_deleted = 0
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (partition,))
+            if cur.fetchone()[0]:
+                cur.execute(f"SELECT count(*) FROM {partition}")
+                (sessions_deleted,) = cur.fetchone()
+                cur.execute(f"ALTER TABLE sessions DETACH PARTITION {partition}")
+                cur.execute(f"DROP TABLE {partition}")
+            cur.execute(f"ALTER TABLE {self.table} RENAME TO {partition}")
+            cur.execute(f"ALTER TABLE {partition} RENAME CONSTRAINT {self.table}_day TO {partition}_day")
+            cur.execute(f"ALTER TABLE sessions ATTACH PARTITION {partition} FOR VALUES IN ('{self.dt}')")
+            cur.execute(f"SELECT count(*) FROM {partition}")
+            (inserted,) = cur.fetchone()
             cur.execute("DELETE FROM domain_daily_stats WHERE dt = %s", (self.dt,))
             stats_deleted = cur.rowcount
             placeholders = ", ".join(["%s"] * len(STATS_COLUMNS))
             cur.executemany(
                 f"INSERT INTO domain_daily_stats ({', '.join(STATS_COLUMNS)}) VALUES ({placeholders})", stats
             )
-            cur.execute(f"DROP TABLE {self.table}")
             conn.commit()
         self.swapped = True
         return DayReplaced(self.dt, inserted, len(stats), sessions_deleted, stats_deleted)
