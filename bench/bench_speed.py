@@ -78,7 +78,7 @@ def workload(n: int, end_ms: int, seed: int = 7, events_per_s: int = 2000):
     about 20,000 sessions are open at any time and 100,000 are in the window state, closing ones
     included). Yields (key, value) in event-time order."""
     rng = random.Random(seed)
-    sessions = n // 8 + 1
+    sessions = n // 4 + 1  # more than enough (mean ~7 events each): the loop stops at n events
     last_start = end_ms - 15 * 60_000  # a session lasts at most 19 x 30 s: all events end before end_ms
     first_start = last_start - max(n * 1000 // events_per_s, 60_000)
     starts = sorted(rng.randrange(first_start, last_start) for _ in range(sessions))
@@ -104,7 +104,9 @@ def workload(n: int, end_ms: int, seed: int = 7, events_per_s: int = 2000):
 def fill_topic(settings: Settings, topic: str, n: int, end_ms: int) -> float:
     producer = kafka.producer(settings, **{"queue.buffering.max.messages": 1_000_000, "linger.ms": 50})
     t0 = time.monotonic()
+    produced = 0
     for key, value in workload(n, end_ms):
+        produced += 1
         while True:
             try:
                 producer.produce(topic, value=value, key=key)
@@ -112,6 +114,7 @@ def fill_topic(settings: Settings, topic: str, n: int, end_ms: int) -> float:
             except BufferError:
                 producer.poll(0.05)
     assert producer.flush(300) == 0
+    assert produced == n, f"the workload gave {produced} events, not {n}"
     return time.monotonic() - t0
 
 
@@ -292,6 +295,7 @@ def python_per_event_job(settings: Settings, topic: str, jars: list[Path], timin
     env = StreamExecutionEnvironment.get_execution_environment()
     env.add_jars(*(jar.resolve().as_uri() for jar in jars))
     env.set_parallelism(settings.flink_parallelism)
+    env.set_python_executable(sys.executable)  # the Python workers need this environment's pyflink
     source = (
         KafkaSource.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.sessions_job import URL_SEPARATOR
+from streaming.sessions_job import ID_SEPARATOR, URL_SEPARATOR
 from websessions.events import parse_time_ms
 from websessions.sessions import (
     CLOSED,
@@ -93,8 +93,10 @@ class Partial:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Partial:
+        """A ``partial`` update row: its id and url lists counted distinct."""
         urls = tuple(sorted(set(row["urls"].split(URL_SEPARATOR)))) if row["urls"] else ()
-        return cls(row["bucket"], row["events"], row["errors"], row["first_event"], row["last_event"], urls)
+        events, errors = (len(set(row[k].split(ID_SEPARATOR))) if row[k] else 0 for k in ("event_ids", "error_ids"))
+        return cls(row["bucket"], events, errors, row["first_event"], row["last_event"], urls)
 
     def to_bytes(self) -> bytes:
         record = [self.bucket, self.events, self.errors, self.first_key, self.last_key, list(self.urls)]

@@ -44,7 +44,7 @@ reference's tie-break, and the payload carries its url, referrer, user agent and
 
 The update rows (:data:`UPDATE_COLUMNS`, JSON values keyed by ``ukey``; ``kind`` says which are set):
 ``session`` (a closed session: host, ip, t_start/t_end = window start/end, events, pages, errors,
-first_event, last_event), ``partial`` (host, ip, bucket, events, errors, first_event, last_event, urls),
+first_event, last_event), ``partial`` (host, ip, bucket, event_ids, error_ids, first_event, last_event, urls),
 ``metric`` (host, bucket = minute since the epoch, events, users, errors), ``source`` (part, records,
 invalid, offset_min, offset_max, t_end = latest valid event time) and ``late`` (one late event: part,
 offset_min = its offset, host, ip, t_start = its time). Partial, metric and source rows are running
@@ -83,14 +83,17 @@ UPDATE_COLUMNS = (
     ("ukey", "STRING NOT NULL"), ("kind", "STRING"), ("host", "STRING"), ("ip", "STRING"), ("t_start", "STRING"),
     ("t_end", "STRING"),
     ("bucket", "BIGINT"), ("events", "BIGINT"), ("pages", "BIGINT"), ("errors", "BIGINT"), ("users", "BIGINT"),
-    ("first_event", "STRING"), ("last_event", "STRING"), ("urls", "STRING"), ("part", "INT"),
+    ("first_event", "STRING"), ("last_event", "STRING"), ("urls", "STRING"), ("event_ids", "STRING"),
+    ("error_ids", "STRING"), ("part", "INT"),
     ("records", "BIGINT"), ("invalid", "BIGINT"), ("late", "BIGINT"), ("offset_min", "BIGINT"),
     ("offset_max", "BIGINT"),
 )  # fmt: skip
-# Running aggregates keep their state this long after their last update (processing time): longer than
-# a bucket stays open (bucket + allowed lateness) when events arrive in real time.
-LIVE_STATE_TTL = "30 min"
+# Running aggregates keep their state this long after their last update (processing time) beyond the
+# time a bucket stays open (bucket + allowed lateness) when events arrive in real time. Short, because the
+# heap state is snapshotted whole at every checkpoint: a replay at full speed fills it with closed buckets.
+LIVE_STATE_MARGIN_MS = 180_000
 URL_SEPARATOR = "\n"
+ID_SEPARATOR = " "  # between base64-encoded event ids (base64 has no spaces)
 
 
 def interval(ms: int) -> str:
@@ -227,20 +230,24 @@ def sessionize(events: Table, rule: SessionRule) -> Table:
 def live_partials(events: Table, rule: SessionRule, bucket_s: int) -> Table:
     """Running aggregates per ``(ip, host, bucket)``; ``bucket`` = minutes since the epoch // (bucket_s / 60).
 
-    A bucket is at most the timeout long, so all its events belong to one session, and ``events``/``errors``
-    are exact per bucket (copies of an event share its time, hence its bucket). ``urls`` (the bucket's
-    urls joined by newlines, which validated urls never contain) lets the consumer count a session's
-    distinct pages across buckets; a plain string keeps the state cheap (a distinct list would be a map
-    per bucket, and these aggregates carry a state TTL, which makes map state costly).
+    A bucket is at most the timeout long, so all its events belong to one session. Every aggregate is a
+    plain value (no map state): these aggregates carry a state TTL, and Flink's incremental TTL cleanup
+    copies a map state's whole map at each visit, which made a distinct count per bucket the job's most
+    expensive step. So the bucket's event ids (base64, joined by spaces), the ids of its error events and
+    its urls (joined by newlines, which validated urls never contain) are kept as strings, and the
+    consumer counts them distinct (:class:`streaming.live.Partial`): copies of an event share its time,
+    hence its bucket, so per-bucket distinct counts add up to the session's.
     """
     if bucket_s % 60 or bucket_s <= 0 or bucket_s * 1000 > rule.timeout_ms:
         raise ValueError(f"the live bucket ({bucket_s} s) must be whole minutes and at most the session timeout")
     keyed = _first_last(events)
     minutes = bucket_s // 60
+    ttl_s = (bucket_s * 1000 + rule.allowed_lateness_ms + LIVE_STATE_MARGIN_MS + 999) // 1000
     return _sql(
         keyed,
-        f"""SELECT /*+ STATE_TTL('k' = '{LIVE_STATE_TTL}') */ host, ip, bucket,
-          COUNT(DISTINCT event_id) AS events, {ERRORS} AS errors,
+        f"""SELECT /*+ STATE_TTL('k' = '{ttl_s} s') */ host, ip, bucket,
+          LISTAGG(TO_BASE64(event_id), '{ID_SEPARATOR}') AS event_ids,
+          LISTAGG(CASE WHEN status >= 400 THEN TO_BASE64(event_id) END, '{ID_SEPARATOR}') AS error_ids,
           MIN(first_key) AS first_event, MAX(last_key) AS last_event, LISTAGG(url, '{URL_SEPARATOR}') AS urls
         FROM (SELECT *, CAST(TIMESTAMPDIFF(MINUTE, {EPOCH}, rowtime) / {minutes} AS BIGINT) AS bucket FROM {keyed}) AS k
         GROUP BY host, ip, bucket""",
@@ -365,6 +372,8 @@ def configure(t_env: TableEnvironment, settings: Settings, jars: list[Path], che
         # The sink takes the updates as they come (last one per key wins): no upsert materializer.
         "table.exec.sink.upsert-materialize": "NONE",
         "table.exec.source.idle-timeout": f"{settings.speed_idle_timeout_s} s",
+        # Chained operators pass records on without a defensive copy (the SQL operators never keep them).
+        "pipeline.object-reuse": "true",
         "pipeline.auto-watermark-interval": "200 ms",
     }
     if jars:

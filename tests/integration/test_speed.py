@@ -18,6 +18,7 @@ sessions of the same events exactly, every one ``closed``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -50,7 +51,9 @@ HELPER_HOSTS = {"pacer.test", "sentinel.test", "late.test"}
 def private(stack) -> Iterator[Settings]:
     """Settings with private topics, HBase tables and checkpoint directory."""
     fields = ("kafka_topic_events", "kafka_topic_session_updates", "hbase_table_sessions", "hbase_table_live_metrics")
+    # Checkpoints every 5 s: the restarts below wait for one.
     private = private_settings(stack("kafka", "hbase"), "speed", *fields)
+    private = dataclasses.replace(private, speed_checkpoint_interval_s=5)
     with kafka_topics(private, private.kafka_topic_events, private.kafka_topic_session_updates):
         yield private
     with HBaseSessions(private) as store:
