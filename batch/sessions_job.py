@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Observation, SparkSession
 
     from websessions.sessions import Session
+    from websessions.stores.postgres_sessions import StagedDay
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = "_COMPLETE"  # websessions.lander.COMPLETE_MARKER
@@ -354,8 +355,8 @@ def copy_text_lines(frame: DataFrame, columns: tuple[str, ...]) -> DataFrame:
     return frame.select(F.concat_ws("\t", *[field(name) for name in columns]).alias("value"))
 
 
-def stage_with_spark(settings: Settings, frames: DayFrames, staged: Any) -> int:
-    """Fill ``staged`` (a :class:`~websessions.stores.postgres_sessions.StagedDay`) with the day's sessions:
+def stage_with_spark(settings: Settings, frames: DayFrames, staged: StagedDay) -> int:
+    """Fill ``staged`` with the day's sessions:
     Spark writes them as COPY text files to HDFS (from the executors, no Python per row), which are
     streamed into the staging table with ``COPY`` and deleted. Returns the rows copied."""
     from functools import partial
@@ -388,7 +389,7 @@ def stage_with_spark(settings: Settings, frames: DayFrames, staged: Any) -> int:
         client.delete(path, recursive=True)
 
 
-def stage_postgres(settings: Settings, frames: DayFrames, sessions: int, staged: Any, progress: Progress) -> str:
+def stage_postgres(settings: Settings, frames: DayFrames, sessions: int, staged: StagedDay, progress: Progress) -> str:
     """Load the day's sessions into ``staged``; returns which path loaded them."""
     if sessions <= settings.batch_postgres_collect_max:
         progress(f"copying {sessions} sessions into Postgres staging")
@@ -401,15 +402,15 @@ def stage_postgres(settings: Settings, frames: DayFrames, sessions: int, staged:
     return "COPY text written by Spark"
 
 
-def load(settings: Settings, spark: SparkSession, dt: str, frames: DayFrames, result: BatchResult,
-         progress: Progress) -> None:  # fmt: skip
+def load(settings: Settings, spark: SparkSession, dt: str, frames: DayFrames, stats: list[dict[str, Any]],
+         result: BatchResult, progress: Progress) -> None:  # fmt: skip
     """Hive, then Postgres: the day's sessions are staged in Postgres while the Hive partitions are written;
-    the Postgres day is swapped only once every Hive partition is written (a failure leaves it as it was)."""
+    the Postgres day is swapped only once every Hive partition is written (a failure leaves it as it was).
+    ``stats`` are the rows of ``frames.stats``, collected once for both stores."""
     from concurrent.futures import ThreadPoolExecutor
 
     from websessions.stores.postgres_sessions import StagedDay
 
-    stats = [row.asDict() for row in frames.stats.collect()]
     with StagedDay(settings, dt) as staged, ThreadPoolExecutor(max_workers=1) as background:
         staging = background.submit(stage_postgres, settings, frames, result.sessions, staged, progress)
         result.hive_tables = load_hive(spark, settings, dt, hive_outputs(frames, result.rejected_total), progress)
@@ -475,7 +476,7 @@ def run_day(
         stats = frames.stats.collect()
         frames.stats = spark.createDataFrame(stats, frames.stats.schema)
         result.hosts = len(stats)
-        load(settings, spark, dt, frames, result, progress)
+        load(settings, spark, dt, frames, [row.asDict() for row in stats], result, progress)
     finally:
         for frame in cached:
             frame.unpersist()

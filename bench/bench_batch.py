@@ -3,9 +3,10 @@
     # the stack must be up (Postgres, HDFS, Hive): websessions stack up hive
     .venv/bin/python bench/bench_batch.py --events 1000000 5000000 10000000
 
-For each size N, a day of N events (seeded; ``websessions.simulator`` does not exist yet, so this file
-generates them) is written once as canonical JSON lines in the lander's layout on LOCAL DISK
-(``bench/out/batch_<N>/web_events/dt=2026-11-20/part-*.jsonl`` + ``_COMPLETE``; git-ignored) and reused.
+For each size N, a day of N events (seeded, generated here rather than by ``websessions.simulator``:
+exactly N events, quickly, with a known share of duplicates) is written once as canonical JSON lines
+in the lander's layout on LOCAL DISK (``bench/out/batch_<N>/web_events/dt=2026-11-20/part-*.jsonl`` +
+``_COMPLETE``; git-ignored) and reused.
 Then, each in a fresh process, timed from the outside:
 
 - **spark**: :func:`batch.sessions_job.run_day` with ``raw_events_dir=file://...`` and a private Hive
