@@ -102,9 +102,9 @@ def derived_event_id(event_time_ms: Column, ip: Column, host: Column, url: Colum
 
 
 def parse_events(raw: DataFrame) -> DataFrame:
-    """Raw lines (:func:`raw_event_schema` plus ``_source_file``) to canonical columns and a
-    ``reject_reason`` (null for a valid event), ``source_dt`` (the ``dt=`` directory of the file) and
-    ``from_late_area``. Rows are neither dropped nor reordered.
+    """Raw lines (:func:`raw_event_schema` plus ``_source_file``, the path of their file or directory) to
+    canonical columns and a ``reject_reason`` (null for a valid event), ``source_dt`` (the ``dt=``
+    directory) and ``from_late_area``. Rows are neither dropped nor reordered.
 
     Three projections: the normalised values first, then the rules over them (one flat ``CASE``),
     then the output; each expensive expression (time parsing, regular expressions) runs once a row.

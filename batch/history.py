@@ -16,10 +16,13 @@ are exact (``median`` sorts the values).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+
+ColumnMap = Callable[["Column"], "Column"]
 
 HOME = "/"
 
@@ -34,11 +37,12 @@ def page(url: Column) -> Column:
 
 
 def section(page_: Column) -> Column:
-    """The first path segment of a page (``/blog/flink`` -> ``blog``); ``/`` for the home page."""
+    """The first path segment of a page (``/blog/flink`` -> ``blog``); ``/`` for the home page or a page
+    that does not start with ``/`` (the regular expression ``^/([^/]+)``, in string functions)."""
     from pyspark.sql import functions as F
 
-    first = F.regexp_extract(page_, r"^/([^/]+)", 1)
-    return F.when(first == "", F.lit(HOME)).otherwise(first)
+    first = F.when(page_.startswith("/"), F.substring_index(F.substring(page_, 2, 1 << 30), "/", 1))
+    return F.when(F.coalesce(first, F.lit("")) == "", F.lit(HOME)).otherwise(first)
 
 
 def referrer_host(referrer: Column) -> Column:
@@ -95,26 +99,38 @@ def domain_daily_stats(sessions: DataFrame) -> DataFrame:
     )
 
 
-def _views_and_sessions(events: DataFrame, key: str) -> DataFrame:
-    """Per host and ``key``: views (events) and sessions, counted in two steps (no distinct aggregate;
-    the first step groups within the ``(ip, host)`` partitions)."""
+def session_aggregates() -> dict[str, Column]:
+    """What the history tables need from each session's events, computed with the session records
+    (:func:`batch.sessionize.session_records`): the distinct pages and sections of the session."""
     from pyspark.sql import functions as F
 
-    per_session = events.groupBy("ip", "host", "session_start_ms", key).agg(F.count(F.lit(1)).alias("n"))
-    return per_session.groupBy("host", key).agg(F.sum("n").alias("views"), F.count(F.lit(1)).alias("sessions"))
+    page_ = page(F.col("url"))
+    return {"page_set": F.collect_set(page_), "section_set": F.collect_set(section(page_))}
 
 
-def page_views(events: DataFrame) -> DataFrame:
+def _views_and_sessions(events: DataFrame, sessions: DataFrame, key: str, of_page: ColumnMap) -> DataFrame:
+    """Per host and ``key``: views (events, ``key`` = ``of_page(page)``) and sessions (``key`` in the
+    session's ``<key>_set``). Both group by a few hundred keys at most: counting the sessions from the
+    events instead would group by session and page, millions of keys in one hash map."""
+    from pyspark.sql import functions as F
+
+    views = events.groupBy("host", of_page(F.col("page")).alias(key)).agg(F.count(F.lit(1)).alias("views"))
+    viewed = sessions.select("host", F.explode(f"{key}_set").alias(key))
+    counted = viewed.groupBy("host", key).agg(F.count(F.lit(1)).alias("sessions"))
+    # Every page of an event is in its session's page set and every page in a set was viewed: inner join.
+    return views.join(counted, ["host", key])
+
+
+def page_views(events: DataFrame, sessions: DataFrame) -> DataFrame:
     """One row per host and page: views and sessions that viewed it."""
-    return _views_and_sessions(events, "page")
+    return _views_and_sessions(events, sessions, "page", lambda p: p)
 
 
-def section_engagement(events: DataFrame) -> DataFrame:
+def section_engagement(events: DataFrame, sessions: DataFrame) -> DataFrame:
     """One row per host and section (first path segment): views, sessions, views per session."""
     from pyspark.sql import functions as F
 
-    with_section = events.withColumn("section", section(F.col("page")))
-    counts = _views_and_sessions(with_section, "section")
+    counts = _views_and_sessions(events, sessions, "section", section)
     return counts.withColumn("views_per_session", F.col("views") / F.col("sessions"))
 
 
@@ -189,13 +205,13 @@ def events_per_minute(events: DataFrame) -> DataFrame:
     return events.groupBy("host", minute.alias("minute")).agg(F.count(F.lit(1)).alias("events"))
 
 
-# Hive table -> the function that computes its day, and what it is computed from.
+# Hive table -> the function that computes its day and what it is computed from (its arguments).
 HISTORY_TABLES = {
-    "page_views_daily": (page_views, "events"),
-    "section_engagement_daily": (section_engagement, "events"),
-    "navigation_paths_daily": (navigation_paths, "events"),
-    "referrers_daily": (referrers, "sessions"),
-    "geo_daily": (geography, "sessions"),
-    "error_rates_daily": (error_rates, "events"),
-    "events_per_minute": (events_per_minute, "events"),
+    "page_views_daily": (page_views, ("events", "sessions")),
+    "section_engagement_daily": (section_engagement, ("events", "sessions")),
+    "navigation_paths_daily": (navigation_paths, ("events",)),
+    "referrers_daily": (referrers, ("sessions",)),
+    "geo_daily": (geography, ("sessions",)),
+    "error_rates_daily": (error_rates, ("events",)),
+    "events_per_minute": (events_per_minute, ("events",)),
 }

@@ -14,6 +14,7 @@ distinct event ids (the input is deduplicated), ``pages`` distinct urls, ``error
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from batch.events import dedupe_events
@@ -58,8 +59,9 @@ def sessionize_events(events: DataFrame, rule: SessionRule) -> DataFrame:
     )
 
 
-def session_records(sessionized: DataFrame) -> DataFrame:
-    """One row per session (:data:`SESSION_COLUMNS`) from :func:`sessionize_events`' output."""
+def session_records(sessionized: DataFrame, extra: Mapping[str, Column] | None = None) -> DataFrame:
+    """One row per session (:data:`SESSION_COLUMNS`) from :func:`sessionize_events`' output, then the
+    ``extra`` aggregates of the session's events (name -> aggregate), computed in the same pass."""
     from pyspark.sql import functions as F
 
     c = F.col
@@ -72,6 +74,7 @@ def session_records(sessionized: DataFrame) -> DataFrame:
         first.alias("_first"),
         F.max_by("url", order).alias("last_url"),
         F.count_if(c("status") >= 400).alias("errors"),
+        *[aggregate.alias(name) for name, aggregate in (extra or {}).items()],
     )
     start = c("session_start_ms")
     return sessions.select(
@@ -93,6 +96,7 @@ def session_records(sessionized: DataFrame) -> DataFrame:
         c("_first.geo").alias("geo"),
         F.lit(CLOSED).alias("status"),
         F.to_date(F.timestamp_millis(start)).cast("string").alias("dt"),
+        *(extra or {}),
     )
 
 

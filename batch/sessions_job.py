@@ -168,7 +168,14 @@ def input_dirs(spark: SparkSession, settings: Settings, dt: str) -> list[str]:
 
 
 def extract(spark: SparkSession, dirs: list[str]) -> DataFrame:
-    """The raw lines of ``dirs`` (``part-*.jsonl``; marker files are skipped) with their file path."""
+    """The raw lines of ``dirs`` (``part-*.jsonl``; marker files are skipped), each with its directory.
+
+    One read per directory, its path a literal: what the rules need of the path (the ``dt=`` day, the
+    late area) is then folded into constants instead of being cut out of every row's file name.
+    """
+    from functools import reduce
+
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     schema = raw_event_schema()
@@ -177,8 +184,7 @@ def extract(spark: SparkSession, dirs: list[str]) -> DataFrame:
     reader = spark.read.schema(schema).options(
         mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, pathGlobFilter="*.jsonl"
     )
-    raw = reader.json(dirs)
-    return raw.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+    return reduce(DataFrame.unionByName, [reader.json(path).withColumn(SOURCE_FILE, F.lit(path)) for path in dirs])
 
 
 # -- transform -------------------------------------------------------------------------------------
@@ -225,7 +231,7 @@ def transform(raw: DataFrame, dt: str, rule: SessionRule) -> DayFrames:
     sessionized = sessionize_events(window, rule).observe(event_counts, *_event_metrics(dt))
     start = F.col("session_start_ms")
     day_events = sessionized.filter((start >= day_start) & (start < day_end))
-    day_sessions = session_records(day_events)  # kept and quarantined
+    day_sessions = session_records(day_events, history.session_aggregates())  # kept and quarantined
     is_overlong = overlong(rule)
     sessions = day_sessions.filter(~is_overlong)
     quarantined = day_sessions.filter(is_overlong)
@@ -242,8 +248,9 @@ def transform(raw: DataFrame, dt: str, rule: SessionRule) -> DayFrames:
         line_counts=line_counts,
         event_counts=event_counts,
     )
-    for table, (compute, source) in history.HISTORY_TABLES.items():
-        frames.history[table] = compute(events if source == "events" else sessions)
+    inputs = {"events": events, "sessions": sessions}
+    for table, (compute, sources) in history.HISTORY_TABLES.items():
+        frames.history[table] = compute(*(inputs[name] for name in sources))
     return frames
 
 

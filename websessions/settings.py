@@ -108,7 +108,8 @@ class Settings:
 
     # Spark and Flink run in-process when jobs run.
     spark_master: str = "local[2]"
-    spark_driver_memory: str = "2g"
+    # The batch job caches a day's events uncompressed (batch.spark): 10M events need about 3 GB of it.
+    spark_driver_memory: str = "4g"
     flink_parallelism: int = 2
     # The speed layer (streaming/): checkpoint interval (the heap state is snapshotted whole each time:
     # shorter costs CPU, longer means more to read again after a crash), how often live aggregates are

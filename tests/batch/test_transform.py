@@ -304,3 +304,14 @@ def test_history_aggregates_of_a_hand_made_day(spark, raw_area) -> None:
     }  # fmt: skip
     minutes = rows("events_per_minute", "host", "minute", "events")
     assert sum(n for _, _, n in minutes) == 7 and len(minutes) == 6  # 12:00 and 12:00:30 share a minute
+
+
+def test_the_section_of_a_page_is_its_first_path_segment(spark) -> None:
+    from pyspark.sql import functions as F
+
+    from batch.history import section
+
+    cases = {"/": "/", "/blog/x": "blog", "/blog": "blog", "/blog/": "blog", "//x": "/", "blog/x": "/", "/é/x": "é"}
+    frame = spark.createDataFrame([(page,) for page in cases], "page string")
+    found = {r["page"]: r["section"] for r in frame.select("page", section(F.col("page")).alias("section")).collect()}
+    assert found == cases
