@@ -11,7 +11,7 @@ Then, each in a fresh process, timed from the outside:
 
 - **spark**: :func:`batch.sessions_job.run_day` with ``raw_events_dir=file://...`` and a private Hive
   database ``bench_batch``: Spark start, read, validate, dedupe, sessionize, stats and history, all
-  twelve Hive partitions written to HDFS and the day replaced in Postgres — the whole nightly job;
+  eleven Hive partitions written to HDFS and the day replaced in Postgres — the whole nightly job;
 - **reference**: ``websessions.events.validate`` of every line, then ``websessions.sessionizer.sessionize``
   (the oracle; all in memory), sessions starting on the day kept;
 - **duckdb**: the same sessions in DuckDB SQL (explicit JSON columns, dedupe, lag + running sum,
