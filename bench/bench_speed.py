@@ -148,7 +148,7 @@ class TimedSink(SpeedSink):
         self.probes_after_ms = 0  # probes with an earlier event time (the warm-up) are not recorded
 
     def flush(self, store: HBaseSessions) -> None:
-        probes = [s.end_ms for s, _ in self._open.values() if s.host == PROBE_HOST and s.events == 1]
+        probes = [s.end_ms for s in self._open.values() if s.host == PROBE_HOST and s.events == 1]
         super().flush(store)
         now = time.time() * 1000
         self.latencies_ms.extend(now - t for t in probes if t >= self.probes_after_ms)

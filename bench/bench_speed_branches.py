@@ -2,10 +2,11 @@
 
 No Kafka, HBase or checkpoints: the seeded workload of ``bench_speed.py`` is written once to
 ``bench/out/speed_events_<N>.jsonl`` (git-ignored), then the chosen branches of
-:func:`streaming.sessions_job.speed_updates` (``session``, ``partial``, ``metric``, joined by ``+``)
-run on the local Flink into a ``blackhole`` sink; the time includes the job's start.
+:func:`streaming.sessions_job.speed_updates` (``source`` = decoding and classification only,
+``session``, ``metric``, joined by ``+``) run on the local Flink into a ``blackhole`` sink; the time
+includes the job's start.
 
-    .venv/bin/python bench/bench_speed_branches.py --events 1000000 session session+partial+metric
+    .venv/bin/python bench/bench_speed_branches.py --events 1000000 source session metric session+metric
 """
 
 from __future__ import annotations
@@ -38,20 +39,21 @@ def events_file(n: int) -> Path:
 
 
 def run(variant: str, path: Path) -> float:
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
     settings = load_settings(create_secrets=False)
     rule = SessionRule.from_settings(settings)
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    sessions_job.configure(t_env, settings, jars=[], checkpoint_dir=None)
+    t_env = sessions_job.stream_table_environment()
+    sessions_job.configure(t_env, settings, jars=[sessions_job.operator_jar(settings)], checkpoint_dir=None)
     raw = sessions_job.file_source(t_env, path, rule)
     events = sessions_job.accepted(sessions_job.classify(raw))
     branches = {
-        "session": lambda: sessions_job.sessionize(events, rule),
-        "partial": lambda: sessions_job.live_partials(sessions_job.valid_events(raw), rule, 60),
+        "source": lambda: sessions_job._sql(events, f"SELECT 0 AS part, 0 AS offset_min, host FROM {events}"),
+        "session": lambda: sessions_job.sessionize(events, rule, settings.speed_emit_interval_ms),
         "metric": lambda: sessions_job.live_metrics(events),
     }
-    updates = sessions_job.as_updates(**{name: branches[name]() for name in variant.split("+")})
+    results = {name: branches[name]() for name in variant.split("+")}
+    if "source" in results:  # not a result of the job: shaped as one for the sink
+        results["late"] = results.pop("source")
+    updates = sessions_job.as_updates(**results)
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in sessions_job.UPDATE_COLUMNS)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE discard ({columns}) WITH ('connector' = 'blackhole')")
     started = time.monotonic()

@@ -1,14 +1,15 @@
 """The HBase writer of the speed layer: the job's update topic -> ``web_sessions`` and ``web_live_metrics``.
 
 It consumes ``settings.kafka_topic_session_updates`` (JSON rows of
-:data:`streaming.sessions_job.UPDATE_COLUMNS` keyed by ``ukey``; every update carries the full new value
-of its aggregate), turns them into puts and deletes (:mod:`streaming.live`), coalesces them
-per row and writes them in batches every ``flush_interval_s``; only then are the consumed offsets
-committed. Delivery is at least once and every write is idempotent (row keys are functions of host,
-ip and start; values are whole aggregates), so replays after a crash change nothing.
+:data:`streaming.sessions_job.UPDATE_COLUMNS` keyed by ``ukey``; every update carries the whole record
+of its session or minute), turns them into puts and deletes, coalesces them per row and writes them in
+batches every ``flush_interval_s``; only then are the consumed offsets committed. Delivery is at least
+once and every write is idempotent (row keys are functions of host, ip and start; values are whole
+records), so replays after a crash change nothing.
 
-At startup the live state is rebuilt from the rows that still have a live view (family ``o``), so open
-sessions keep growing across restarts.
+The sessions themselves are built by the job; the writer only remembers which rows it left with a live
+view (family ``o``; read back from HBase at startup) so that it can drop ones whose session can no
+longer be open (see :meth:`SpeedSink.sweep`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from streaming.live import LiveChange, LiveSessions, Partial, closed_session, metrics_of
+from streaming.updates import metrics_of, session_of_update, start_of_update
 from websessions.events import parse_time_ms
 from websessions.sessions import Session, SessionRule
 from websessions.settings import Settings
-from websessions.stores.hbase_sessions import PARTIAL_PREFIX, HBaseSessions, MinuteMetrics, session_of_row, start_of
+from websessions.stores.hbase_sessions import HBaseSessions, MinuteMetrics, session_of_row, start_of
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ class SpeedSink:
         self.rule = SessionRule.from_settings(settings)
         self.flush_interval_s = flush_interval_s
         self.sweep_interval_s = sweep_interval_s
-        self.live = LiveSessions(self.rule)
         self.stats = SinkStats()
         self.sources: dict[int, dict] = {}  # the job's last counters row per partition
         # partition -> [(offset_max, latest valid event ms)]: where each partition's watermark stood
@@ -75,23 +75,22 @@ class SpeedSink:
         # late events by (partition, offset): a replayed late event is counted once
         self.late_seen: set[tuple[int, int]] = set()
         self.late_unremembered = 0
+        self.open_rows: dict[tuple[str, str, int], int] = {}  # rows with a live view -> their last event
+        self.max_event_ms = 0
         self._closed: dict[tuple[str, str, int], Session] = {}
-        self._open: dict[tuple[str, str, int], tuple[Session, dict[int, bytes]]] = {}
+        self._open: dict[tuple[str, str, int], Session] = {}
         self._open_deletes: set[tuple[str, str, int]] = set()
         self._metrics: dict[tuple[str, int], MinuteMetrics] = {}
         self.kinds: Counter = Counter()
 
     def restore(self, store: HBaseSessions) -> int:
-        """Rebuild the live state from the open rows in HBase; returns how many."""
-        n = 0
+        """Remember the rows that HBase holds with a live view; returns how many."""
         for key, columns in store.open_rows():
             session = session_of_row(columns)  # only family o was read: the open record
-            if session is None:
-                continue
-            partials = [Partial.from_bytes(v) for k, v in columns.items() if k.startswith(PARTIAL_PREFIX)]
-            self.live.restore(session.host, session.ip, start_of(key), session.end_ms, partials)
-            n += 1
-        return n
+            if session is not None:
+                self.open_rows[(session.host, session.ip, start_of(key))] = session.end_ms
+                self.max_event_ms = max(self.max_event_ms, session.end_ms)
+        return len(self.open_rows)
 
     # -- applying updates -------------------------------------------------------------------------------
 
@@ -103,15 +102,21 @@ class SpeedSink:
         kind = row["kind"]
         self.kinds[kind] += 1
         self.stats.updates += 1
-        if kind == "partial":
-            self._apply_change(self.live.on_partial(row["host"], row["ip"], Partial.from_row(row)))
-        elif kind == "session":
-            session = closed_session(row, self.rule)
-            key = (session.host, session.ip, session.start_ms)
-            self._open.pop(key, None)
+        if kind in ("open", "session", "drop"):
+            key = start_of_update(row)
+            if kind == "drop":
+                self._open.pop(key, None)
+                if key not in self._closed:
+                    self._open_deletes.add(key)
+                return
+            session = session_of_update(row)
+            self.max_event_ms = max(self.max_event_ms, session.end_ms)
             self._open_deletes.discard(key)
-            self._closed[key] = session
-            self._apply_change(self.live.on_closed(session))
+            if kind == "session":
+                self._open.pop(key, None)
+                self._closed[key] = session
+            elif key not in self._closed:  # a closed record is final
+                self._open[key] = session
         elif kind == "metric":
             metrics = metrics_of(row)
             self._metrics[(metrics.host, metrics.minute)] = metrics
@@ -129,20 +134,13 @@ class SpeedSink:
         else:
             log.warning("unknown update kind %r", kind)
 
-    def _apply_change(self, change: LiveChange) -> None:
-        for host, ip, start in change.deletes:
-            key = (host, ip, start)
-            self._open.pop(key, None)
-            self._open_deletes.add(key)
-        for session, partials in change.puts:
-            key = (session.host, session.ip, session.start_ms)
-            if key in self._closed:
-                continue
-            self._open_deletes.discard(key)
-            previous = self._open.get(key)
-            if previous is not None:
-                partials = {**previous[1], **partials}
-            self._open[key] = (session, partials)
+    def sweep(self, grace_ms: int) -> int:
+        """Drop live views that should have closed long ago (their last event + timeout + ``grace_ms`` is
+        behind the estimated watermark): leftovers of updates that raced a restart. Returns how many."""
+        horizon = self.max_event_ms - self.rule.allowed_lateness_ms - self.rule.timeout_ms - grace_ms
+        stale = [key for key, end in self.open_rows.items() if end < horizon and key not in self._open]
+        self._open_deletes.update(stale)
+        return len(stale)
 
     @property
     def pending(self) -> int:
@@ -157,11 +155,15 @@ class SpeedSink:
             writer.put_closed(session)
         for host, ip, start in self._open_deletes:
             writer.delete_open(host, ip, start)
-        for session, partials in self._open.values():
-            writer.put_open(session, partials)
+        for session in self._open.values():
+            writer.put_open(session)
         for metrics in self._metrics.values():
             writer.put_metrics(metrics)
         writer.flush()
+        for key in (*self._closed, *self._open_deletes):
+            self.open_rows.pop(key, None)
+        for key, session in self._open.items():
+            self.open_rows[key] = session.end_ms
         s = self.stats
         s.sessions_closed += len(self._closed)
         s.open_puts += len(self._open)
@@ -176,7 +178,7 @@ class SpeedSink:
 
     def refresh_source_stats(self) -> None:
         s = self.stats
-        s.max_event_ms = self.live.max_event_ms
+        s.max_event_ms = self.max_event_ms
         rows = self.sources.values()
         s.records = sum(r["records"] for r in rows)
         s.invalid = sum(r["invalid"] for r in rows)
@@ -204,7 +206,7 @@ class SpeedSink:
             with HBaseSessions(self.settings) as store:
                 store.ensure_table()
                 restored = self.restore(store)
-                log.info("speed sink: %d open sessions restored from HBase", restored)
+                log.info("speed sink: %d rows with a live view in HBase", restored)
                 while not stop.is_set():
                     for message in consumer.consume(num_messages=5000, timeout=0.1):
                         if message.error():
@@ -213,7 +215,7 @@ class SpeedSink:
                         self.apply(message.value())
                     now = time.monotonic()
                     if now - last_sweep >= self.sweep_interval_s:
-                        self._apply_change(self.live.sweep(grace_ms=self.rule.timeout_ms))
+                        self.sweep(grace_ms=self.rule.timeout_ms)
                         last_sweep = now
                     if now - last_flush >= self.flush_interval_s:
                         if self.pending:

@@ -11,8 +11,8 @@ group's committed offsets, else from the earliest. ``speed stop`` (SIGTERM to th
 ``kill -9`` take the same path, so a crash is the tested case, not a special one. Older job directories
 are removed once the new job has completed a checkpoint of its own.
 
-The writer commits its own offsets on the update topic after each HBase flush and rebuilds its live
-state from HBase at startup (see :mod:`streaming.hbase_sink`).
+The writer commits its own offsets on the update topic after each HBase flush and reads back from HBase
+which rows have a live view at startup (see :mod:`streaming.hbase_sink`).
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ class FlinkJob:
         self.floors: dict[int, int] = {}
 
     def start(self, history: dict[int, list[tuple[int, int]]] | None = None) -> str:
-        from pyflink.table import EnvironmentSettings, TableEnvironment
-
         from websessions.stack.artifacts import classpath
 
         s = self.settings
@@ -105,8 +103,8 @@ class FlinkJob:
         root.mkdir(parents=True, exist_ok=True)
         self.restored_from = latest_checkpoint(root)
         self.floors = watermark_floors(s, history or {}) if self.restored_from else {}
-        t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-        jars = classpath(s, "flink-connectors")
+        t_env = sessions_job.stream_table_environment()
+        jars = [*classpath(s, "flink-connectors"), sessions_job.operator_jar(s)]
         restore = self.restored_from.resolve().as_uri() if self.restored_from else None
         sessions_job.configure(t_env, s, jars, root, restore_from=restore)
         group = sessions_job.source_group_id(s)
@@ -234,7 +232,7 @@ def write_stats(settings: Settings, path: Path, job: FlinkJob, sink: SpeedSink, 
         restored_from=str(job.restored_from) if job.restored_from else None,
         started_at=started,
         updated_at=time.time(),
-        open_sessions=sink.live.open_rows,
+        open_sessions=len(sink.open_rows),
         source_lag=source_lag(settings, sink.stats.source_offsets),
         kinds=dict(sink.kinds),
         sources=sink.sources,

@@ -1,54 +1,46 @@
-"""The speed layer's PyFlink job: web events from Kafka -> sessions, live partial sessions and live metrics,
+"""The speed layer's PyFlink job: web events from Kafka -> sessions (live and closed) and live metrics,
 written as one changelog to the Kafka topic ``settings.kafka_topic_session_updates``.
 
-Every per-event step runs in the JVM (Flink SQL); Python only declares the pipeline. The HBase writer
+Every per-event step runs in the JVM: Flink SQL for decoding, classification and metrics, and a Java
+keyed operator for the sessions (``streaming/java``, compiled on first use by
+:mod:`websessions.stack.javac`); Python only declares the pipeline. The HBase writer
 (:mod:`streaming.hbase_sink`) consumes the far fewer updates. Submit it to a cluster with
 ``flink run -py streaming/sessions_job.py [--bootstrap kafka:9092 ...]``; locally ``websessions speed
 start`` runs it (see :mod:`streaming.runner`).
 
 The session rule is :mod:`websessions.sessions`'s: key ``(ip, host)``, a gap greater than the timeout
-starts a new session (Flink's session windows merge windows that touch, so a gap of exactly the timeout
-continues one; the shared vectors prove it), and an ``event_id`` counts once (``COUNT(DISTINCT)``).
+starts a new session (a gap of exactly the timeout continues one), an event that touches two sessions
+merges them, and an ``event_id`` counts once. The shared vectors prove that the operator agrees with the
+reference exactly (``tests/streaming/test_sessionize.py``, ``tests/integration/test_speed.py``).
 
 Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares source and sink):
 
 - :func:`classify` flags each decoded row ``is_valid`` (every required field present, canonical
   ``event_time``) and ``is_late`` (older than the watermark ``max event time - allowed lateness``, read
-  with ``CURRENT_WATERMARK``). Flink's windows would drop late rows silently; here they are excluded
-  from the sessions *and* emitted one by one (:func:`late_events`, rare by definition) to be counted,
-  so the sessions follow the reference rule ("late: counted, never sessionized").
+  with ``CURRENT_WATERMARK``). Late rows are excluded from the sessions *and* emitted one by one
+  (:func:`late_events`, rare by definition) to be counted: "late: counted, never sessionized".
   Undecodable JSON is skipped by the format (``json.ignore-parse-errors``) and counted from the offsets.
-- :func:`sessionize`: the closed sessions, Flink's ``SESSION`` window table function, emitted once the
-  watermark passes ``last event + timeout``. Window ends are converted by the consumer with
-  :func:`websessions.sessions.window_end_to_last_event_ms`.
-- :func:`live_partials`: Flink refuses early firing for session windows (legacy and table-function
-  alike), so live sessions are built from running aggregates per ``(ip, host, bucket)`` (buckets of
-  ``speed_live_bucket_s`` <= the timeout, so a bucket never spans two sessions); the writer chains a
-  key's buckets into open sessions with the same rule.
+- :func:`sessionize`: the Java operator, keyed by ``(ip, host)``, state per key = its sessions that may
+  still grow. It emits a session's ``open`` record at most once per key and ``speed_emit_interval_ms``
+  (the live view), its ``session`` record once the watermark passes last event + timeout (final), and
+  ``drop`` for an open row that a merge made obsolete, so no stale live row is left behind.
 - :func:`live_metrics`: per host and minute of event time: events, active users (distinct ips), errors;
   a tumbling window, so each minute arrives once, final, when the watermark has passed it.
 - :func:`source_counters`: per Kafka partition: records decoded, invalid, first and last offset, latest
   valid event time.
 
-Emission. Running (non-windowed) aggregates emit an update per event; the ``upsert-kafka`` sink's buffer
-keeps only the last row per ``ukey`` and flushes every ``speed_emit_interval_ms``, so the update topic
-carries about one update per key and interval. Mini-batch aggregation (``table.exec.mini-batch.*``) is
-deliberately off: its assigner replaces the event-time watermark downstream with processing-time markers,
-so ``CURRENT_WATERMARK`` in :func:`classify` saw "now" and every historical event was judged late
+Emission. The ``upsert-kafka`` sink's buffer keeps only the last row per ``ukey`` and flushes every
+``speed_emit_interval_ms``. Mini-batch aggregation (``table.exec.mini-batch.*``) is deliberately off: its
+assigner replaces the event-time watermark downstream with processing-time markers, so
+``CURRENT_WATERMARK`` in :func:`classify` saw "now" and every historical event was judged late
 (measured on the shared vectors: 26 of 26 events counted late with it, 2 of 26, the right ones, without).
 
-First and last event of a session: ``MIN``/``MAX`` over ``event_time || event_id || NUL || payload``.
-The canonical ``event_time`` has a fixed width and Flink compares strings by their UTF-8 bytes (code
-point order, as Python does), so the minimum is the first event by ``(event_time, event_id)``, the
-reference's tie-break, and the payload carries its url, referrer, user agent and geo.
-
 The update rows (:data:`UPDATE_COLUMNS`, JSON values keyed by ``ukey``; ``kind`` says which are set):
-``session`` (a closed session: host, ip, t_start/t_end = window start/end, events, pages, errors,
-first_event, last_event), ``partial`` (host, ip, bucket, event_ids, error_ids, first_event, last_event, urls),
-``metric`` (host, bucket = minute since the epoch, events, users, errors), ``source`` (part, records,
-invalid, offset_min, offset_max, t_end = latest valid event time) and ``late`` (one late event: part,
-offset_min = its offset, host, ip, t_start = its time). Partial, metric and source rows are running
-aggregates (each update replaces the previous one); session and late rows are final.
+``open``/``session`` (host, ip, t_start/t_end = first/last event, events, pages, errors, first_url,
+last_url, referrer, user_agent, geo), ``drop`` (host, ip, t_start), ``metric`` (host, bucket = minute
+since the epoch, events, users, errors), ``source`` (part, records, invalid, offset_min, offset_max,
+t_end = latest valid event time) and ``late`` (one late event: part, offset_min = its offset, host, ip,
+t_start = its time). Source rows are running aggregates (each update replaces the previous one).
 """
 
 from __future__ import annotations
@@ -64,7 +56,7 @@ from websessions.events import format_time_ms
 from websessions.sessions import SessionRule
 
 if TYPE_CHECKING:
-    from pyflink.table import StatementSet, Table, TableEnvironment
+    from pyflink.table import StatementSet, StreamTableEnvironment, Table, TableEnvironment
 
     from websessions.settings import Settings
 
@@ -81,19 +73,11 @@ EVENT_COLUMNS = (
 JSON_FORMAT = {"format": "json", "json.ignore-parse-errors": "true", "json.fail-on-missing-field": "false"}
 UPDATE_COLUMNS = (
     ("ukey", "STRING NOT NULL"), ("kind", "STRING"), ("host", "STRING"), ("ip", "STRING"), ("t_start", "STRING"),
-    ("t_end", "STRING"),
-    ("bucket", "BIGINT"), ("events", "BIGINT"), ("pages", "BIGINT"), ("errors", "BIGINT"), ("users", "BIGINT"),
-    ("first_event", "STRING"), ("last_event", "STRING"), ("urls", "STRING"), ("event_ids", "STRING"),
-    ("error_ids", "STRING"), ("part", "INT"),
-    ("records", "BIGINT"), ("invalid", "BIGINT"), ("late", "BIGINT"), ("offset_min", "BIGINT"),
-    ("offset_max", "BIGINT"),
+    ("t_end", "STRING"), ("bucket", "BIGINT"), ("events", "BIGINT"), ("pages", "BIGINT"), ("errors", "BIGINT"),
+    ("users", "BIGINT"), ("first_url", "STRING"), ("last_url", "STRING"), ("referrer", "STRING"),
+    ("user_agent", "STRING"), ("geo", "STRING"), ("part", "INT"), ("records", "BIGINT"), ("invalid", "BIGINT"),
+    ("offset_min", "BIGINT"), ("offset_max", "BIGINT"),
 )  # fmt: skip
-# Running aggregates keep their state this long after their last update (processing time) beyond the
-# time a bucket stays open (bucket + allowed lateness) when events arrive in real time. Short, because the
-# heap state is snapshotted whole at every checkpoint: a replay at full speed fills it with closed buckets.
-LIVE_STATE_MARGIN_MS = 180_000
-URL_SEPARATOR = "\n"
-ID_SEPARATOR = " "  # between base64-encoded event ids (base64 has no spaces)
 
 
 def interval(ms: int) -> str:
@@ -190,68 +174,58 @@ def late_events(classified: Table) -> Table:
     )
 
 
-def valid_events(raw: Table) -> Table:
-    """Every valid event, late or not: the input of the live view (see the module doc)."""
-    return _sql(raw, f"SELECT * FROM {raw} WHERE {VALID}")
-
-
-def _first_last(events: Table) -> Table:
-    """The sort keys that make MIN/MAX pick the first/last event by (event_time, event_id)."""
-    return _sql(
-        events,
-        f"""SELECT ip, host, event_id, url, status, rowtime,
-          CONCAT(event_time, event_id, CHR(0), JSON_ARRAY(url, referrer, user_agent, geo NULL ON NULL)) AS first_key,
-          CONCAT(event_time, event_id, CHR(0), url) AS last_key
-        FROM {events}""",
-    )
-
-
 # Errors counted on the event-id distinct view COUNT(DISTINCT event_id) already keeps (one map, not two).
 ERRORS = "COUNT(DISTINCT event_id) FILTER (WHERE status >= 400)"
+OPERATOR_CLASS = "websessions.speed.SpeedSessions"
+JAVA_SOURCES = Path(__file__).resolve().parent / "java"
 
 
-def sessionize(events: Table, rule: SessionRule) -> Table:
-    """The sessions of ``events`` (valid, on time), one row each, final: Flink's session window per
-    ``(ip, host)`` with gap = the timeout. ``t_start`` is the first event, ``t_end`` the window end
-    (last event + timeout), both as canonical UTC text."""
-    keyed = _first_last(events)
-    return _sql(
-        keyed,
-        f"""SELECT host, ip,
-          DATE_FORMAT(window_start, '{TIME_PATTERN}') AS t_start,
-          DATE_FORMAT(window_end, '{TIME_PATTERN}') AS t_end,
-          COUNT(DISTINCT event_id) AS events, COUNT(DISTINCT url) AS pages, {ERRORS} AS errors,
-          MIN(first_key) AS first_event, MAX(last_key) AS last_event
-        FROM TABLE(SESSION(TABLE {keyed} PARTITION BY (ip, host), DESCRIPTOR(rowtime), {interval(rule.timeout_ms)}))
-        GROUP BY window_start, window_end, ip, host""",
-    )
+def stream_table_environment() -> StreamTableEnvironment:
+    """A streaming table environment on a DataStream environment (the session operator needs both)."""
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.get_config().enable_object_reuse()  # the operators never keep a record they were handed
+    return StreamTableEnvironment.create(env, environment_settings=EnvironmentSettings.in_streaming_mode())
 
 
-def live_partials(events: Table, rule: SessionRule, bucket_s: int) -> Table:
-    """Running aggregates per ``(ip, host, bucket)``; ``bucket`` = minutes since the epoch // (bucket_s / 60).
+def operator_jar(settings: Settings) -> Path:
+    """The jar of the session operator (``streaming/java``), compiled on first use (see
+    :mod:`websessions.stack.javac`)."""
+    from websessions.stack.javac import build_jar, pyflink_classpath
 
-    A bucket is at most the timeout long, so all its events belong to one session. Every aggregate is a
-    plain value (no map state): these aggregates carry a state TTL, and Flink's incremental TTL cleanup
-    copies a map state's whole map at each visit, which made a distinct count per bucket the job's most
-    expensive step. So the bucket's event ids (base64, joined by spaces), the ids of its error events and
-    its urls (joined by newlines, which validated urls never contain) are kept as strings, and the
-    consumer counts them distinct (:class:`streaming.live.Partial`): copies of an event share its time,
-    hence its bucket, so per-bucket distinct counts add up to the session's.
+    return build_jar(settings, "websessions-speed", JAVA_SOURCES, pyflink_classpath())
+
+
+def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> Table:
+    """The sessions of ``events`` (valid, on time) by ``(ip, host)``: the JVM operator
+    ``websessions.speed.SessionFunction`` (``streaming/java``), one row per change of a session.
+
+    ``kind`` says what the row is: ``open`` (the live record so far, at most once per key and
+    ``emit_interval_ms``; every event when 0), ``session`` (closed once the watermark is past the last
+    event + timeout; final) or ``drop`` (an open row whose session merged into another or moved its
+    start). ``t_start``/``t_end`` are the first and last event times (canonical UTC text); the first
+    event gives ``first_url``, ``referrer``, ``user_agent`` and ``geo``, the last ``last_url``, ties in
+    time broken by ``event_id``; ``events`` counts distinct ids, ``pages`` distinct urls, ``errors``
+    events with status >= 400. The job's environment must be a :func:`stream_table_environment` whose
+    ``pipeline.jars`` include :func:`operator_jar` (or, on a cluster, Flink's ``lib/``).
     """
-    if bucket_s % 60 or bucket_s <= 0 or bucket_s * 1000 > rule.timeout_ms:
-        raise ValueError(f"the live bucket ({bucket_s} s) must be whole minutes and at most the session timeout")
-    keyed = _first_last(events)
-    minutes = bucket_s // 60
-    ttl_s = (bucket_s * 1000 + rule.allowed_lateness_ms + LIVE_STATE_MARGIN_MS + 999) // 1000
-    return _sql(
-        keyed,
-        f"""SELECT /*+ STATE_TTL('k' = '{ttl_s} s') */ host, ip, bucket,
-          LISTAGG(TO_BASE64(event_id), '{ID_SEPARATOR}') AS event_ids,
-          LISTAGG(CASE WHEN status >= 400 THEN TO_BASE64(event_id) END, '{ID_SEPARATOR}') AS error_ids,
-          MIN(first_key) AS first_event, MAX(last_key) AS last_event, LISTAGG(url, '{URL_SEPARATOR}') AS urls
-        FROM (SELECT *, CAST(TIMESTAMPDIFF(MINUTE, {EPOCH}, rowtime) / {minutes} AS BIGINT) AS bucket FROM {keyed}) AS k
-        GROUP BY host, ip, bucket""",
-    )
+    from py4j.java_gateway import JavaClass
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import StreamTableEnvironment
+    from pyflink.table import Table as PyTable
+
+    t_env = events._t_env
+    if not isinstance(t_env, StreamTableEnvironment) or "Stream" not in t_env._j_tenv.getClass().getSimpleName():
+        raise TypeError("the session operator needs a StreamTableEnvironment on a DataStream environment")
+    operator = get_gateway().jvm
+    for part in OPERATOR_CLASS.split("."):
+        operator = getattr(operator, part)
+    if not isinstance(operator, JavaClass):
+        raise RuntimeError(f"{OPERATOR_CLASS} is not on the job's classpath: add operator_jar() to pipeline.jars")
+    j_table = operator.sessionize(t_env._j_tenv, events._j_table, rule.timeout_ms, emit_interval_ms)
+    return PyTable(j_table, t_env)
 
 
 def live_metrics(events: Table) -> Table:
@@ -284,10 +258,10 @@ def source_counters(raw: Table) -> Table:
     )
 
 
-# The update key of each kind: updates with one key replace each other.
+# The update key of each result: updates with one key replace each other. A session's open, closed and
+# drop rows share the key of its start, so the sink's buffer keeps only the newest of them.
 UPDATE_KEYS = {
     "session": "CONCAT_WS('|', 'session', host, ip, t_start)",
-    "partial": "CONCAT_WS('|', 'partial', host, ip, CAST(bucket AS STRING))",
     "metric": "CONCAT_WS('|', 'metric', host, CAST(bucket AS STRING))",
     "source": "CONCAT_WS('|', 'source', CAST(part AS STRING))",
     "late": "CONCAT_WS('|', 'late', CAST(part AS STRING), CAST(offset_min AS STRING))",
@@ -295,17 +269,18 @@ UPDATE_KEYS = {
 
 
 def as_updates(**results: Table | None) -> Table:
-    """The given results (``session=``, ``partial=``, ``metric=``, ``source=``, ``late=``) as one changelog
-    of :data:`UPDATE_COLUMNS` rows, ``kind`` naming the result."""
+    """The given results (``session=``, ``metric=``, ``source=``, ``late=``) as one changelog of
+    :data:`UPDATE_COLUMNS` rows; ``kind`` is the result's name unless the result has a ``kind`` column."""
     selects = []
-    for kind, table in results.items():
+    for name, table in results.items():
         if table is None:
             continue
         present = set(table.get_schema().get_field_names())
-        cols = [f"COALESCE({UPDATE_KEYS[kind]}, '') AS ukey", f"'{kind}' AS kind"]
-        for name, sql_type in UPDATE_COLUMNS[2:]:
-            value = name if name in present else "NULL"
-            cols.append(f"CAST({value} AS {sql_type}) AS {name}")
+        kind = "kind" if "kind" in present else f"'{name}'"
+        cols = [f"COALESCE({UPDATE_KEYS[name]}, '') AS ukey", f"{kind} AS kind"]
+        for column, sql_type in UPDATE_COLUMNS[2:]:
+            value = column if column in present else "NULL"
+            cols.append(f"CAST({value} AS {sql_type}) AS {column}")
         selects.append(f"SELECT {', '.join(cols)} FROM {table}")
     if not selects:
         raise ValueError("as_updates needs at least one result")
@@ -316,18 +291,16 @@ def as_updates(**results: Table | None) -> Table:
 def speed_updates(
     raw: Table,
     rule: SessionRule,
-    bucket_s: int,
+    emit_interval_ms: int,
     kafka_metadata: bool = True,
     watermark_floors: Mapping[int, int] | None = None,
 ) -> Table:
-    """The whole job from a source table: sessions, live partials, metrics (and, from Kafka, counters and
-    late events, which need the partition and offset)."""
+    """The whole job from a source table: sessions (open, closed, dropped), metrics (and, from Kafka,
+    counters and late events, which need the partition and offset)."""
     classified = classify(raw, watermark_floors if kafka_metadata else None)
     events = accepted(classified)
-    valid = valid_events(raw)
     return as_updates(
-        session=sessionize(events, rule),
-        partial=live_partials(valid, rule, bucket_s),
+        session=sessionize(events, rule, emit_interval_ms),
         metric=live_metrics(events),
         source=source_counters(raw) if kafka_metadata else None,
         late=late_events(classified) if kafka_metadata else None,
@@ -403,7 +376,7 @@ def build(
     raw = kafka_source(t_env, settings, rule, group_id)
     sink = updates_sink(t_env, settings)
     statements = t_env.create_statement_set()
-    updates = speed_updates(raw, rule, settings.speed_live_bucket_s, watermark_floors=watermark_floors)
+    updates = speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors)
     statements.add_insert(sink, updates)
     return statements
 
@@ -418,8 +391,6 @@ def main(argv: list[str] | None = None) -> int:
     connection details default to the settings (``WEBSESSIONS_*``) and may be overridden here."""
     import dataclasses
 
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
     from websessions.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -427,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", help="the events topic")
     parser.add_argument("--updates-topic", help="the session updates topic")
     parser.add_argument("--checkpoint-dir", help="checkpoint directory (a cluster sets it in its own config)")
+    parser.add_argument("--operator-jar", help="the session operator's jar, if it is not in Flink's lib/")
     args = parser.parse_args(argv)
     settings = load_settings(create_secrets=False)
     if args.bootstrap:
@@ -436,8 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, kafka_topic_events=args.topic)
     if args.updates_topic:
         settings = dataclasses.replace(settings, kafka_topic_session_updates=args.updates_topic)
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    configure(t_env, settings, jars=[], checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None)
+    # The operator's jar is in Flink's lib/ on a cluster (docker/flink/Dockerfile); pass --operator-jar elsewhere.
+    t_env = stream_table_environment()
+    jars = [Path(args.operator_jar)] if args.operator_jar else []
+    configure(t_env, settings, jars=jars, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None)
     build(t_env, settings, source_group_id(settings)).execute().wait()
     return 0
 

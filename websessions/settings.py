@@ -112,12 +112,11 @@ class Settings:
     spark_driver_memory: str = "4g"
     flink_parallelism: int = 2
     # The speed layer (streaming/): checkpoint interval (the heap state is snapshotted whole each time:
-    # shorter costs CPU, longer means more to read again after a crash), how often live aggregates are
-    # emitted (the sink buffer), the live partial-aggregate bucket (<= the session timeout), the idle
-    # time after which a silent Kafka partition stops holding the watermark back, the job JVM's heap.
+    # shorter costs CPU, longer means more to read again after a crash), how often a key's open sessions
+    # are emitted (and the sink buffer flushed), the idle time after which a silent Kafka partition stops
+    # holding the watermark back, the job JVM's heap.
     speed_checkpoint_interval_s: int = 30
     speed_emit_interval_ms: int = 500
-    speed_live_bucket_s: int = 60
     speed_idle_timeout_s: int = 30
     speed_heap: str = "1g"
     # The batch layer (batch/): shuffle partitions of its Spark jobs, how many Hive tables are written at

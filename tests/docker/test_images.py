@@ -11,6 +11,7 @@ import re
 import subprocess
 import tomllib
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 from tests.docker.compose_files import (
@@ -145,6 +146,23 @@ def test_flink_image_loads_exactly_the_flink_connectors_jar_set() -> None:
     assert [line.removeprefix("artifact ") for line in manifest if line.startswith("artifact ")] == list(
         jar_set.artifacts
     )
+
+
+def test_flink_image_puts_the_session_operator_into_flinks_lib(tmp_path: Path) -> None:
+    """The image's build step compiles the operator as the local stack does (run here for real)."""
+    dockerfile = DOCKER_DIR / "flink" / "Dockerfile"
+    runs = [i.args for i in dockerfile_instructions(dockerfile) if i.keyword == "RUN"]
+    assert "python docker/build_operator.py --copy-to /operator" in runs
+    copies = [i.args for i in dockerfile_instructions(dockerfile) if i.keyword == "COPY"]
+    assert "--from=operator /operator/*.jar /opt/flink/lib/" in copies
+    from streaming import sessions_job
+
+    build_operator = load_script("build_operator.py")
+    assert build_operator.main(["--copy-to", str(tmp_path)]) == 0
+    expected = sessions_job.operator_jar(load_settings(create_secrets=False))
+    assert [p.name for p in tmp_path.glob("*.jar")] == [expected.name]
+    with zipfile.ZipFile(tmp_path / expected.name) as jar:
+        assert "websessions/speed/SessionFunction.class" in jar.namelist()
 
 
 def test_project_image_resolves_the_jdbc_driver_for_hive_and_the_executors() -> None:

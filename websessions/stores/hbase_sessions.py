@@ -8,10 +8,10 @@ Table ``settings.hbase_table_sessions`` — grain: one row per session of one ``
   ``(host, ip, start)`` like ``session_id``, so every write of a session is idempotent.
 - **Family ``s``** — the closed session: ``s:record`` (the :meth:`Session.to_dict` JSON), ``s:dt``,
   ``s:session_id``. Written once the watermark has passed the session's end + timeout; final.
-- **Family ``o``** — the live view: ``o:record`` (the open session so far, status ``open``) and
-  ``o:p<bucket>`` (the per-bucket aggregates it was built from, so the writer can rebuild its state
-  after a restart). Open writes never touch ``s``, so a late-arriving live update can never overwrite a
-  closed session; readers take ``s`` when a row has both. Closing deletes the ``o`` family.
+- **Family ``o``** — the live view: ``o:record`` (the open session so far, status ``open``). Open
+  writes never touch ``s``, so a late-arriving live update can never overwrite a closed session;
+  readers take ``s`` when a row has both. Closing deletes the ``o`` family, and so does a merge that
+  moves the session to another start (the job's ``drop`` rows).
 - Both families keep one version and expire after ``settings.hbase_session_ttl_days``.
 
 Table ``settings.hbase_table_live_metrics`` — grain: one row per host and minute of event time, key
@@ -44,7 +44,6 @@ OPEN_FAMILY = b"o"
 METRICS_FAMILY = b"m"
 RECORD = b"s:record"
 OPEN_RECORD = b"o:record"
-PARTIAL_PREFIX = b"o:p"
 
 
 def row_key(host: str, ip: str, start_ms: int) -> bytes:
@@ -122,12 +121,9 @@ class SessionWriter:
         self._sessions.delete(key, columns=[OPEN_FAMILY])
         self.puts += 1
 
-    def put_open(self, session: Session, partials: dict[int, bytes] | None = None) -> None:
-        """The live record of an open session (and the bucket aggregates it was built from)."""
-        columns = {OPEN_RECORD: _encode_session(session)}
-        for bucket, value in (partials or {}).items():
-            columns[PARTIAL_PREFIX + str(bucket).encode()] = value
-        self._sessions.put(row_key(session.host, session.ip, session.start_ms), columns)
+    def put_open(self, session: Session) -> None:
+        """The live record of an open session."""
+        self._sessions.put(row_key(session.host, session.ip, session.start_ms), {OPEN_RECORD: _encode_session(session)})
         self.puts += 1
 
     def delete_open(self, host: str, ip: str, start_ms: int) -> None:

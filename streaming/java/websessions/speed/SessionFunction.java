@@ -1,0 +1,191 @@
+package websessions.speed;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.TimeDomain;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.util.Collector;
+
+/**
+ * Sessions of one (ip, host) key in event time, the rule of {@code websessions.sessions}: an event
+ * joins every session it touches ({@code start - timeout <= t <= end + timeout}; a gap of exactly the
+ * timeout continues a session), touching sessions merge, an event id already in one of the key's
+ * sessions counts once. A session closes once the watermark is past {@code end + timeout}.
+ *
+ * <p>Output rows ({@link SpeedSessions#OUTPUT_NAMES}), each about one session start:
+ * {@code open} (the live record so far), {@code session} (closed, final) and {@code drop} (an open row
+ * whose session merged into another or moved its start). Open rows are emitted at most once per key
+ * and {@code emitIntervalMs} of processing time (every event when it is 0).
+ *
+ * <p>Late events never reach this function: the job routes events behind the watermark away first.
+ */
+public final class SessionFunction extends KeyedProcessFunction<String, RowData, RowData> {
+    private static final long serialVersionUID = 1L;
+    private static final long NO_TIMER = Long.MIN_VALUE;
+
+    private final long timeoutMs;
+    private final long emitIntervalMs;
+    private transient ValueState<KeySessions> state;
+
+    public SessionFunction(long timeoutMs, long emitIntervalMs) {
+        if (timeoutMs <= 0 || emitIntervalMs < 0) {
+            throw new IllegalArgumentException("the timeout must be positive and the emit interval not negative");
+        }
+        this.timeoutMs = timeoutMs;
+        this.emitIntervalMs = emitIntervalMs;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        state = getRuntimeContext()
+                .getState(new ValueStateDescriptor<>("sessions", TypeInformation.of(KeySessions.class)));
+    }
+
+    @Override
+    public void processElement(RowData row, Context ctx, Collector<RowData> out) throws Exception {
+        Event e = new Event(row, ctx.timestamp());
+        KeySessions ks = state.value();
+        if (ks == null) {
+            ks = new KeySessions();
+            ks.ip = e.ip;
+            ks.host = e.host;
+        }
+        ArrayList<SessionAggregate> sessions = ks.sessions;
+        for (SessionAggregate s : sessions) {
+            if (s.ids.contains(e.id)) {
+                return; // a duplicate: the state is unchanged
+            }
+        }
+        SessionAggregate target = null;
+        Iterator<SessionAggregate> it = sessions.iterator();
+        while (it.hasNext()) {
+            SessionAggregate s = it.next();
+            if (s.startMs - timeoutMs <= e.timeMs && e.timeMs <= s.endMs + timeoutMs) {
+                if (target == null) {
+                    target = s;
+                    target.add(e);
+                } else {
+                    target.merge(s);
+                    if (s.emittedStartTime != null) {
+                        ks.drops.add(s.emittedStartTime);
+                    }
+                    it.remove();
+                }
+            }
+        }
+        if (target == null) {
+            target = SessionAggregate.of(e);
+            int at = 0;
+            while (at < sessions.size() && sessions.get(at).startMs < target.startMs) {
+                at++;
+            }
+            sessions.add(at, target);
+        }
+        target.dirty = true;
+        long deadline = target.endMs + timeoutMs + 1; // closes once the watermark is past end + timeout
+        if (ks.closeTimer == NO_TIMER || deadline < ks.closeTimer) {
+            ctx.timerService().registerEventTimeTimer(deadline);
+            ks.closeTimer = deadline;
+        }
+        if (emitIntervalMs == 0) {
+            emitOpen(ks, out);
+        } else if (!ks.emitPending) {
+            ctx.timerService().registerProcessingTimeTimer(ctx.timerService().currentProcessingTime() + emitIntervalMs);
+            ks.emitPending = true;
+        }
+        state.update(ks);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<RowData> out) throws Exception {
+        KeySessions ks = state.value();
+        if (ks == null) {
+            return;
+        }
+        if (ctx.timeDomain() == TimeDomain.PROCESSING_TIME) {
+            ks.emitPending = false;
+            emitOpen(ks, out);
+        } else {
+            if (timestamp == ks.closeTimer) {
+                ks.closeTimer = NO_TIMER;
+            }
+            close(ks, ctx.timerService().currentWatermark(), out);
+            long next = Long.MAX_VALUE;
+            for (SessionAggregate s : ks.sessions) {
+                next = Math.min(next, s.endMs + timeoutMs + 1);
+            }
+            if (!ks.sessions.isEmpty() && (ks.closeTimer == NO_TIMER || next < ks.closeTimer)) {
+                ctx.timerService().registerEventTimeTimer(next);
+                ks.closeTimer = next;
+            }
+        }
+        if (ks.sessions.isEmpty() && ks.drops.isEmpty() && !ks.emitPending) {
+            state.clear();
+        } else {
+            state.update(ks);
+        }
+    }
+
+    private void close(KeySessions ks, long watermark, Collector<RowData> out) {
+        Iterator<SessionAggregate> it = ks.sessions.iterator();
+        boolean closed = false;
+        while (it.hasNext()) {
+            SessionAggregate s = it.next();
+            if (s.endMs + timeoutMs < watermark) {
+                if (s.emittedStartTime != null && !s.emittedStartTime.equals(s.startTime)) {
+                    out.collect(drop(ks, s.emittedStartTime));
+                }
+                out.collect(record("session", ks, s));
+                it.remove();
+                closed = true;
+            }
+        }
+        if (closed) {
+            emitDrops(ks, out);
+        }
+    }
+
+    private void emitOpen(KeySessions ks, Collector<RowData> out) {
+        emitDrops(ks, out);
+        for (SessionAggregate s : ks.sessions) {
+            if (!s.dirty) {
+                continue;
+            }
+            if (s.emittedStartTime != null && !s.emittedStartTime.equals(s.startTime)) {
+                out.collect(drop(ks, s.emittedStartTime));
+            }
+            out.collect(record("open", ks, s));
+            s.emittedStartTime = s.startTime;
+            s.dirty = false;
+        }
+    }
+
+    private static void emitDrops(KeySessions ks, Collector<RowData> out) {
+        for (String start : ks.drops) {
+            out.collect(drop(ks, start));
+        }
+        ks.drops.clear();
+    }
+
+    private static RowData record(String kind, KeySessions ks, SessionAggregate s) {
+        return GenericRowData.of(str(kind), str(ks.host), str(ks.ip), str(s.startTime), str(s.endTime),
+                (long) s.ids.size(), (long) s.urls.size(), s.errors, str(s.firstUrl), str(s.lastUrl),
+                str(s.firstReferrer), str(s.firstUserAgent), str(s.firstGeo));
+    }
+
+    private static RowData drop(KeySessions ks, String startTime) {
+        return GenericRowData.of(str("drop"), str(ks.host), str(ks.ip), str(startTime), null, null, null, null, null,
+                null, null, null, null);
+    }
+
+    private static StringData str(String value) {
+        return value == null ? null : StringData.fromString(value);
+    }
+}
