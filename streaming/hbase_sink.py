@@ -14,13 +14,14 @@ longer be open (see :meth:`SpeedSink.sweep`).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import orjson
 
 from streaming.updates import metrics_of, session_of_update, start_of_update
 from websessions.events import parse_time_ms
@@ -98,7 +99,7 @@ class SpeedSink:
         """One update (a JSON row; ``None`` is a tombstone, which these results never produce)."""
         if message is None:
             return
-        row = json.loads(message)
+        row = orjson.loads(message)
         kind = row["kind"]
         self.kinds[kind] += 1
         self.stats.updates += 1

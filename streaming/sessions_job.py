@@ -24,8 +24,8 @@ Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares
   still grow. It emits a session's ``open`` record at most once per key and ``speed_emit_interval_ms``
   (the live view), its ``session`` record once the watermark passes last event + timeout (final), and
   ``drop`` for an open row that a merge made obsolete, so no stale live row is left behind.
-- :func:`live_metrics`: per host and minute of event time: events, active users (distinct ips), errors;
-  a tumbling window, so each minute arrives once, final, when the watermark has passed it.
+- :func:`live_metrics`: per host and minute of event time: events, active users (distinct ips), errors,
+  summed from the operator's per-key minutes (each emitted once the watermark has passed the minute).
 - :func:`source_counters`: per Kafka partition: records decoded, invalid, first and last offset, latest
   valid event time.
 
@@ -40,7 +40,7 @@ The update rows (:data:`UPDATE_COLUMNS`, JSON values keyed by ``ukey``; ``kind``
 last_url, referrer, user_agent, geo), ``drop`` (host, ip, t_start), ``metric`` (host, bucket = minute
 since the epoch, events, users, errors), ``source`` (part, records, invalid, offset_min, offset_max,
 t_end = latest valid event time) and ``late`` (one late event: part, offset_min = its offset, host, ip,
-t_start = its time). Source rows are running aggregates (each update replaces the previous one).
+t_start = its time). Metric and source rows are running totals (each update replaces the previous one).
 """
 
 from __future__ import annotations
@@ -174,9 +174,8 @@ def late_events(classified: Table) -> Table:
     )
 
 
-# Errors counted on the event-id distinct view COUNT(DISTINCT event_id) already keeps (one map, not two).
-ERRORS = "COUNT(DISTINCT event_id) FILTER (WHERE status >= 400)"
 OPERATOR_CLASS = "websessions.speed.SpeedSessions"
+METRIC_STATE_S = 900
 JAVA_SOURCES = Path(__file__).resolve().parent / "java"
 
 
@@ -198,7 +197,33 @@ def operator_jar(settings: Settings) -> Path:
     return build_jar(settings, "websessions-speed", JAVA_SOURCES, pyflink_classpath())
 
 
-def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> Table:
+def _operator_call(table: Table, method: str, *args: object) -> list[Table]:
+    """``websessions.speed.SpeedSessions.<method>(t_env, table, *args)`` (Java): its table(s) as PyFlink's."""
+    from py4j.java_collections import JavaArray
+    from py4j.java_gateway import JavaClass
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import StreamTableEnvironment
+    from pyflink.table import Table as PyTable
+
+    t_env = table._t_env
+    if not isinstance(t_env, StreamTableEnvironment) or "Stream" not in t_env._j_tenv.getClass().getSimpleName():
+        raise TypeError("the session operator needs a StreamTableEnvironment on a DataStream environment")
+    operator = get_gateway().jvm
+    for part in OPERATOR_CLASS.split("."):
+        operator = getattr(operator, part)
+    if not isinstance(operator, JavaClass):
+        raise RuntimeError(f"{OPERATOR_CLASS} is not on the job's classpath: add operator_jar() to pipeline.jars")
+    result = getattr(operator, method)(t_env._j_tenv, table._j_table, *args)
+    return [PyTable(j, t_env) for j in (result if isinstance(result, JavaArray) else [result])]
+
+
+def shared(table: Table) -> Table:
+    """``table`` read once by every branch that uses the result (the planner would otherwise give the
+    DataStream branch of :func:`sessionize` a source of its own: each record read and decoded twice)."""
+    return _operator_call(table, "asStream")[0]
+
+
+def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> tuple[Table, Table]:
     """The sessions of ``events`` (valid, on time) by ``(ip, host)``: the JVM operator
     ``websessions.speed.SessionFunction`` (``streaming/java``), one row per change of a session.
 
@@ -208,54 +233,41 @@ def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> Table
     start). ``t_start``/``t_end`` are the first and last event times (canonical UTC text); the first
     event gives ``first_url``, ``referrer``, ``user_agent`` and ``geo``, the last ``last_url``, ties in
     time broken by ``event_id``; ``events`` counts distinct ids, ``pages`` distinct urls, ``errors``
-    events with status >= 400. The job's environment must be a :func:`stream_table_environment` whose
-    ``pipeline.jars`` include :func:`operator_jar` (or, on a cluster, Flink's ``lib/``).
+    events with status >= 400.
+
+    The second table is the key's minutes (``host, bucket, events, users = 1, errors``), each emitted once
+    the watermark has passed it: the input of :func:`live_metrics`. The job's environment must be a
+    :func:`stream_table_environment` whose ``pipeline.jars`` include :func:`operator_jar` (or, on a
+    cluster, Flink's ``lib/``).
     """
-    from py4j.java_gateway import JavaClass
-    from pyflink.java_gateway import get_gateway
-    from pyflink.table import StreamTableEnvironment
-    from pyflink.table import Table as PyTable
-
-    t_env = events._t_env
-    if not isinstance(t_env, StreamTableEnvironment) or "Stream" not in t_env._j_tenv.getClass().getSimpleName():
-        raise TypeError("the session operator needs a StreamTableEnvironment on a DataStream environment")
-    operator = get_gateway().jvm
-    for part in OPERATOR_CLASS.split("."):
-        operator = getattr(operator, part)
-    if not isinstance(operator, JavaClass):
-        raise RuntimeError(f"{OPERATOR_CLASS} is not on the job's classpath: add operator_jar() to pipeline.jars")
-    j_table = operator.sessionize(t_env._j_tenv, events._j_table, rule.timeout_ms, emit_interval_ms)
-    return PyTable(j_table, t_env)
+    sessions, key_minutes = _operator_call(events, "sessionize", rule.timeout_ms, emit_interval_ms)
+    return sessions, key_minutes
 
 
-def live_metrics(events: Table) -> Table:
+def live_metrics(key_minutes: Table) -> Table:
     """Per host and minute of event time (``bucket`` = minutes since the epoch): events (distinct ids),
-    active users (distinct ips), errors. A tumbling window: each minute is emitted once, final, when the
-    watermark passes its end (about a minute plus the allowed lateness after it)."""
+    active users (distinct ips), errors. The operator's per-(ip, host) minutes (:func:`sessionize`) are
+    summed: a key is one ip on one host, so its rows add up to distinct ips per host. A minute's row is
+    complete once the watermark has passed it; the sum's state lives ``METRIC_STATE_S`` after its last
+    update (processing time), long after every key's row of that minute has arrived."""
     return _sql(
-        events,
-        f"""SELECT host, CAST(TIMESTAMPDIFF(MINUTE, {EPOCH}, window_start) AS BIGINT) AS bucket,
-          COUNT(DISTINCT event_id) AS events, COUNT(DISTINCT ip) AS users, {ERRORS} AS errors
-        FROM TABLE(TUMBLE(TABLE {events}, DESCRIPTOR(rowtime), INTERVAL '1' MINUTE))
-        GROUP BY window_start, window_end, host""",
+        key_minutes,
+        f"""SELECT /*+ STATE_TTL('m' = '{METRIC_STATE_S} s') */ host, bucket, SUM(events) AS events,
+          SUM(users) AS users, SUM(errors) AS errors
+        FROM {key_minutes} AS m GROUP BY host, bucket""",
     )
 
 
-def source_counters(raw: Table) -> Table:
-    """Per Kafka partition since the job's state began: rows decoded, invalid, offset range, and the
-    latest valid event time (``t_end``; what the partition's watermark follows).
+def source_counters(classified: Table, emit_interval_ms: int) -> Table:
+    """Per Kafka partition since the job's state began: rows decoded (``records``), ``invalid``, offset
+    range, and the latest valid event time (``t_end``; what the partition's watermark follows). Counted in
+    the JVM (``SpeedSessions.partitionCounters``): pre-aggregated per source subtask and emitted at most
+    once per partition and ``emit_interval_ms`` (a SQL running aggregate updates its row per event).
 
     Undecodable records never become rows: the consumer counts them as offsets not accounted for,
     ``offset_max - offset_min + 1 - records``.
     """
-    return _sql(
-        raw,
-        f"""SELECT `partition` AS part, COUNT(*) AS records,
-          SUM(CASE WHEN {VALID} THEN 0 ELSE 1 END) AS invalid,
-          MIN(`offset`) AS offset_min, MAX(`offset`) AS offset_max,
-          MAX(CASE WHEN {VALID} THEN event_time END) AS t_end
-        FROM {raw} GROUP BY `partition`""",
-    )
+    return _operator_call(classified, "partitionCounters", emit_interval_ms)[0]
 
 
 # The update key of each result: updates with one key replace each other. A session's open, closed and
@@ -297,12 +309,12 @@ def speed_updates(
 ) -> Table:
     """The whole job from a source table: sessions (open, closed, dropped), metrics (and, from Kafka,
     counters and late events, which need the partition and offset)."""
-    classified = classify(raw, watermark_floors if kafka_metadata else None)
-    events = accepted(classified)
+    classified = shared(classify(raw, watermark_floors if kafka_metadata else None))
+    sessions, key_minutes = sessionize(accepted(classified), rule, emit_interval_ms)
     return as_updates(
-        session=sessionize(events, rule, emit_interval_ms),
-        metric=live_metrics(events),
-        source=source_counters(raw) if kafka_metadata else None,
+        session=sessions,
+        metric=live_metrics(key_minutes),
+        source=source_counters(classified, emit_interval_ms) if kafka_metadata else None,
         late=late_events(classified) if kafka_metadata else None,
     )
 

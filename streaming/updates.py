@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from websessions.events import parse_time_ms
 from websessions.sessions import CLOSED, OPEN, Session, session_from_aggregates
@@ -19,7 +20,7 @@ def session_of_update(row: Mapping[str, Any]) -> Session:
     return session_from_aggregates(
         row["host"], row["ip"], parse_time_ms(row["t_start"]), parse_time_ms(row["t_end"]), row["events"],
         row["pages"], row["first_url"], row["last_url"], row.get("referrer"), row.get("user_agent"),
-        row.get("errors") or 0, json.loads(geo) if geo else None, SESSION_KINDS[row["kind"]],
+        row.get("errors") or 0, orjson.loads(geo) if geo else None, SESSION_KINDS[row["kind"]],
     )  # fmt: skip
 
 

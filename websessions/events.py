@@ -146,10 +146,19 @@ class Event:
         return orjson.dumps(self.to_dict())
 
 
+_format_minute_cache: dict[int, str] = {}  # minute since the epoch -> "YYYY-MM-DDTHH:MM:"
+
+
 def format_time_ms(ms: int) -> str:
     """Epoch milliseconds as ISO-8601 UTC with milliseconds: ``2026-11-20T10:15:30.123Z``."""
-    seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    minute, rest = divmod(int(ms), 60_000)
+    prefix = _format_minute_cache.get(minute)
+    if prefix is None:
+        if len(_format_minute_cache) >= 100_000:
+            _format_minute_cache.clear()
+        prefix = _format_minute_cache[minute] = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+    seconds, millis = divmod(rest, 1000)
+    return f"{prefix}{seconds:02d}.{millis:03d}Z"
 
 
 def parse_time_ms(value: str) -> int:

@@ -142,11 +142,12 @@ class Session:
         return format_time_ms(self.start_ms)[:10]
 
     def to_dict(self) -> dict[str, Any]:
+        start = self.start
         return {
             "session_id": self.session_id,
             "host": self.host,
             "ip": self.ip,
-            "start": self.start,
+            "start": start,
             "end": self.end,
             "duration_s": self.duration_s,
             "events": self.events,
@@ -158,7 +159,7 @@ class Session:
             "errors": self.errors,
             "geo": self.geo,
             "status": self.status,
-            "dt": self.dt,
+            "dt": start[:10],
         }
 
     @classmethod

@@ -2,6 +2,7 @@ package websessions.speed;
 
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.Map;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
@@ -12,6 +13,7 @@ import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
 
 /**
  * Sessions of one (ip, host) key in event time, the rule of {@code websessions.sessions}: an event
@@ -24,11 +26,19 @@ import org.apache.flink.util.Collector;
  * whose session merged into another or moved its start). Open rows are emitted at most once per key
  * and {@code emitIntervalMs} of processing time (every event when it is 0).
  *
+ * <p>Live metrics, on the side output {@link #METRICS}: for each minute of event time in which the key
+ * had events, once the watermark has passed the minute, one row (host, minute, distinct event ids,
+ * 1 user, distinct error ids). The key is (ip, host), so summing a host's rows per minute gives its
+ * events, active users (distinct ips) and errors.
+ *
  * <p>Late events never reach this function: the job routes events behind the watermark away first.
  */
 public final class SessionFunction extends KeyedProcessFunction<String, RowData, RowData> {
     private static final long serialVersionUID = 1L;
     private static final long NO_TIMER = Long.MIN_VALUE;
+    private static final long MINUTE_MS = 60_000L;
+    public static final OutputTag<RowData> METRICS =
+            new OutputTag<>("minute-metrics", SpeedSessions.METRICS_TYPE_INFO) {};
 
     private final long timeoutMs;
     private final long emitIntervalMs;
@@ -57,10 +67,21 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             ks.ip = e.ip;
             ks.host = e.host;
         }
+        long minute = Math.floorDiv(e.timeMs, MINUTE_MS);
+        MinuteCounts counts = ks.minutes.get(minute);
+        if (counts == null) {
+            counts = new MinuteCounts();
+            ks.minutes.put(minute, counts);
+            ctx.timerService().registerEventTimeTimer((minute + 1) * MINUTE_MS - 1);
+        }
+        if (counts.ids.add(e.id) && e.isError()) {
+            counts.errors++;
+        }
         ArrayList<SessionAggregate> sessions = ks.sessions;
         for (SessionAggregate s : sessions) {
             if (s.ids.contains(e.id)) {
-                return; // a duplicate: the state is unchanged
+                state.update(ks); // a duplicate: its session is unchanged
+                return;
             }
         }
         SessionAggregate target = null;
@@ -116,7 +137,9 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             if (timestamp == ks.closeTimer) {
                 ks.closeTimer = NO_TIMER;
             }
-            close(ks, ctx.timerService().currentWatermark(), out);
+            long watermark = ctx.timerService().currentWatermark();
+            emitMinutes(ks, watermark, ctx);
+            close(ks, watermark, out);
             long next = Long.MAX_VALUE;
             for (SessionAggregate s : ks.sessions) {
                 next = Math.min(next, s.endMs + timeoutMs + 1);
@@ -126,10 +149,24 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
                 ks.closeTimer = next;
             }
         }
-        if (ks.sessions.isEmpty() && ks.drops.isEmpty() && !ks.emitPending) {
+        if (ks.sessions.isEmpty() && ks.drops.isEmpty() && ks.minutes.isEmpty() && !ks.emitPending) {
             state.clear();
         } else {
             state.update(ks);
+        }
+    }
+
+    /** The key's minutes the watermark has reached the last millisecond of, as metric rows. */
+    private static void emitMinutes(KeySessions ks, long watermark, OnTimerContext ctx) {
+        Iterator<Map.Entry<Long, MinuteCounts>> it = ks.minutes.entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<Long, MinuteCounts> entry = it.next();
+            if ((entry.getKey() + 1) * MINUTE_MS - 1 <= watermark) {
+                MinuteCounts c = entry.getValue();
+                ctx.output(METRICS, GenericRowData.of(
+                        StringData.fromString(ks.host), entry.getKey(), (long) c.ids.size(), 1L, c.errors));
+                it.remove();
+            }
         }
     }
 

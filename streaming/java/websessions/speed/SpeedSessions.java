@@ -2,16 +2,27 @@ package websessions.speed;
 
 import static org.apache.flink.table.api.Expressions.$;
 
+import java.util.ArrayList;
+import java.util.List;
+
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.Table;
+import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
+import org.apache.flink.table.types.DataType;
 import org.apache.flink.table.types.logical.BigIntType;
+import org.apache.flink.table.types.logical.IntType;
 import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.RowType;
+import org.apache.flink.table.types.logical.TimestampType;
 import org.apache.flink.table.types.logical.VarCharType;
+import org.apache.flink.table.types.utils.TypeConversions;
 
 /**
  * The speed layer's sessionizer as a {@code Table -> Table} function, called from the PyFlink job
@@ -29,27 +40,85 @@ public final class SpeedSessions {
         "first_url", "last_url", "referrer", "user_agent", "geo"
     };
 
+    public static final String[] METRIC_NAMES = {"host", "bucket", "events", "users", "errors"};
+    static final InternalTypeInfo<RowData> METRICS_TYPE_INFO = InternalTypeInfo.of(RowType.of(
+            new LogicalType[] {VarCharType.STRING_TYPE, new BigIntType(), new BigIntType(), new BigIntType(),
+                new BigIntType()}, METRIC_NAMES));
+
+    public static final String[] COUNTER_NAMES = {"part", "records", "invalid", "offset_min", "offset_max", "t_end"};
+
     private static final LogicalType TEXT = VarCharType.STRING_TYPE;
     private static final LogicalType COUNT = new BigIntType();
     private static final RowType OUTPUT_TYPE = RowType.of(
             new LogicalType[] {TEXT, TEXT, TEXT, TEXT, TEXT, COUNT, COUNT, COUNT, TEXT, TEXT, TEXT, TEXT, TEXT},
             OUTPUT_NAMES);
+    private static final RowType COUNTER_TYPE = RowType.of(
+            new LogicalType[] {new IntType(), COUNT, COUNT, COUNT, COUNT, TEXT}, COUNTER_NAMES);
 
     private SpeedSessions() {}
 
-    /** The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}. */
-    public static Table sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs) {
+    /**
+     * {@code table} passed through one DataStream and back, its {@code rowtime} column still the
+     * event-time attribute with the upstream watermarks. The planner translates every conversion to a
+     * DataStream on its own, source included: branches that all read the returned table (the SQL
+     * results and {@link #sessionize}) share one source, so each Kafka record is read and decoded once.
+     */
+    public static Table asStream(StreamTableEnvironment tEnv, Table table) {
+        Schema.Builder schema = Schema.newBuilder();
+        List<DataTypes.Field> fields = new ArrayList<>();
+        for (Column column : table.getResolvedSchema().getColumns()) {
+            LogicalType type = column.getDataType().getLogicalType();
+            if (type instanceof TimestampType) { // a time attribute becomes a plain timestamp in the stream
+                type = new TimestampType(type.isNullable(), ((TimestampType) type).getPrecision());
+            }
+            DataType dataType = TypeConversions.fromLogicalToDataType(type);
+            fields.add(DataTypes.FIELD(column.getName(), dataType));
+            schema.column(column.getName(), dataType);
+        }
+        DataType rowType = DataTypes.ROW(fields.toArray(new DataTypes.Field[0])).bridgedTo(RowData.class);
+        DataStream<RowData> rows = tEnv.toDataStream(table, rowType);
+        return tEnv.fromDataStream(rows, schema.watermark("rowtime", "SOURCE_WATERMARK()").build());
+    }
+
+    /**
+     * The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}, and the
+     * per-key minute metrics of {@link SessionFunction#METRICS} as rows of {@link #METRIC_NAMES}, with
+     * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks.
+     */
+    public static Table[] sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs) {
         Table input = events.select(
                 $("ip"), $("host"), $("event_id"), $("event_time"), $("url"), $("referrer"), $("user_agent"),
                 $("status"), $("geo"), $("rowtime"));
         // Internal rows in and out: no conversion to external objects, the planner's own serializers.
         DataStream<RowData> rows = tEnv.toDataStream(
                 input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
-        DataStream<RowData> sessions = rows
+        SingleOutputStreamOperator<RowData> sessions = rows
                 .keyBy(SpeedSessions::key, Types.STRING)
                 .process(new SessionFunction(timeoutMs, emitIntervalMs), InternalTypeInfo.of(OUTPUT_TYPE))
                 .name("sessions (ip, host)");
-        return tEnv.fromDataStream(sessions);
+        Table metrics = tEnv.fromDataStream(sessions.getSideOutput(SessionFunction.METRICS), Schema.newBuilder()
+                .columnByMetadata("rowtime", "TIMESTAMP_LTZ(3)")
+                .watermark("rowtime", "SOURCE_WATERMARK()")
+                .build());
+        return new Table[] {tEnv.fromDataStream(sessions), metrics};
+    }
+
+    /**
+     * Per Kafka partition, since the job's state began: rows decoded, invalid, offset range, latest
+     * valid event time ({@link #COUNTER_NAMES}). Pre-aggregated in each source subtask, so only a few
+     * rows per emission interval cross the network; the totals update at most once per interval.
+     */
+    public static Table partitionCounters(StreamTableEnvironment tEnv, Table classified, long emitIntervalMs) {
+        Table input = classified.select($("partition"), $("offset"), $("is_valid"), $("event_time"));
+        DataStream<RowData> rows = tEnv.toDataStream(
+                input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
+        DataStream<RowData> totals = rows
+                .transform("partition counts", InternalTypeInfo.of(COUNTER_TYPE),
+                        new PartitionCountsPreAggregate(emitIntervalMs))
+                .keyBy(row -> row.getInt(0), Types.INT)
+                .process(new PartitionCountsTotal(), InternalTypeInfo.of(COUNTER_TYPE))
+                .name("partition totals");
+        return tEnv.fromDataStream(totals);
     }
 
     private static String key(RowData row) {
