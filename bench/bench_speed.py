@@ -234,6 +234,8 @@ def run_speed_layer_bench(settings: Settings, n: int, latency_s: float) -> dict:
         process.start()
         process.join()
         time.sleep(5)
+        chunks = [sink.latencies_ms[i : i + 100] for i in range(0, len(sink.latencies_ms), 100)]
+        print("latency max per 100 probes (s):", [round(max(c) / 1000, 2) for c in chunks], file=sys.stderr)
         latencies = sorted(sink.latencies_ms)
         result.update(latency_rate=rate, latency_probes=len(latencies))
         if latencies:

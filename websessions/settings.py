@@ -113,7 +113,7 @@ class Settings:
     flink_parallelism: int = 2
     # The speed layer (streaming/): checkpoint interval (the heap state is snapshotted whole each time:
     # shorter costs CPU, longer means more to read again after a crash), how often a key's open sessions
-    # are emitted (and the sink buffer flushed), the idle time after which a silent Kafka partition stops
+    # are emitted (the live view's update rate), the idle time after which a silent Kafka partition stops
     # holding the watermark back, the job JVM's heap.
     speed_checkpoint_interval_s: int = 30
     speed_emit_interval_ms: int = 500

@@ -1,10 +1,11 @@
 package websessions.speed;
 
-import java.util.HashSet;
-
-/** One key's events in one minute of event time: its distinct event ids and how many are errors. */
+/**
+ * One key's events in one minute of event time (an event id counts once, as in its session) and how
+ * many of them are errors.
+ */
 public final class MinuteCounts {
-    public HashSet<String> ids = new HashSet<>();
+    public long events;
     public long errors;
 
     public MinuteCounts() {}

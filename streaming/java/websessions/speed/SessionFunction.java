@@ -27,9 +27,9 @@ import org.apache.flink.util.OutputTag;
  * and {@code emitIntervalMs} of processing time (every event when it is 0).
  *
  * <p>Live metrics, on the side output {@link #METRICS}: for each minute of event time in which the key
- * had events, once the watermark has passed the minute, one row (host, minute, distinct event ids,
- * 1 user, distinct error ids). The key is (ip, host), so summing a host's rows per minute gives its
- * events, active users (distinct ips) and errors.
+ * had events, once the watermark has passed the minute, one row (host, minute, events, 1 user,
+ * errors), an event id counting once per key as in the sessions. The key is (ip, host), so summing a
+ * host's rows per minute gives its events, active users (distinct ips) and errors.
  *
  * <p>Late events never reach this function: the job routes events behind the watermark away first.
  */
@@ -67,6 +67,12 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             ks.ip = e.ip;
             ks.host = e.host;
         }
+        ArrayList<SessionAggregate> sessions = ks.sessions;
+        for (SessionAggregate s : sessions) {
+            if (s.ids.contains(e.id)) {
+                return; // a duplicate: the state is unchanged
+            }
+        }
         long minute = Math.floorDiv(e.timeMs, MINUTE_MS);
         MinuteCounts counts = ks.minutes.get(minute);
         if (counts == null) {
@@ -74,15 +80,9 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             ks.minutes.put(minute, counts);
             ctx.timerService().registerEventTimeTimer((minute + 1) * MINUTE_MS - 1);
         }
-        if (counts.ids.add(e.id) && e.isError()) {
+        counts.events++;
+        if (e.isError()) {
             counts.errors++;
-        }
-        ArrayList<SessionAggregate> sessions = ks.sessions;
-        for (SessionAggregate s : sessions) {
-            if (s.ids.contains(e.id)) {
-                state.update(ks); // a duplicate: its session is unchanged
-                return;
-            }
         }
         SessionAggregate target = null;
         Iterator<SessionAggregate> it = sessions.iterator();
@@ -164,7 +164,7 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             if ((entry.getKey() + 1) * MINUTE_MS - 1 <= watermark) {
                 MinuteCounts c = entry.getValue();
                 ctx.output(METRICS, GenericRowData.of(
-                        StringData.fromString(ks.host), entry.getKey(), (long) c.ids.size(), 1L, c.errors));
+                        StringData.fromString(ks.host), entry.getKey(), c.events, 1L, c.errors));
                 it.remove();
             }
         }
