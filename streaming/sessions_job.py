@@ -31,9 +31,10 @@ Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares
 
 Emission. The operators emit at most once per key and ``speed_emit_interval_ms``; the ``upsert-kafka``
 sink's buffer keeps only the last row per ``ukey`` and flushes every ``SINK_FLUSH_INTERVAL_MS``.
-Mini-batch aggregation (``table.exec.mini-batch.*``) is deliberately off: its assigner replaces the event-time watermark downstream with processing-time markers, so
-``CURRENT_WATERMARK`` in :func:`classify` saw "now" and every historical event was judged late
-(measured on the shared vectors: 26 of 26 events counted late with it, 2 of 26, the right ones, without).
+Mini-batch aggregation (``table.exec.mini-batch.*``) is deliberately off: its assigner replaces the
+event-time watermark downstream with processing-time markers, so ``CURRENT_WATERMARK`` in
+:func:`classify` saw "now" and every historical event was judged late (measured on the shared vectors:
+26 of 26 events counted late with it, 2 of 26, the right ones, without).
 
 The update rows (:data:`UPDATE_COLUMNS`, JSON values keyed by ``ukey``; ``kind`` says which are set):
 ``open``/``session`` (host, ip, t_start/t_end = first/last event, events, pages, errors, first_url,
@@ -248,11 +249,11 @@ def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> tuple
 
 
 def live_metrics(key_minutes: Table) -> Table:
-    """Per host and minute of event time (``bucket`` = minutes since the epoch): events (an event id counts
-    once per key, as in the sessions), active users (distinct ips), errors. The operator's per-(ip, host)
-    minutes (:func:`sessionize`) are summed: a key is one ip on one host, so its rows add up to distinct ips per host. A minute's row is
-    complete once the watermark has passed it; the sum's state lives ``METRIC_STATE_S`` after its last
-    update (processing time), long after every key's row of that minute has arrived."""
+    """Per host and minute of event time (``bucket`` = minutes since the epoch): events (an event id counts once per
+    key, as in the sessions), active users (distinct ips), errors. The operator's per-(ip, host) minutes
+    (:func:`sessionize`) are summed: a key is one ip on one host, so its rows add up to distinct ips per host. A
+    minute's row is complete once the watermark has passed it; the sum's state lives ``METRIC_STATE_S`` after its
+    last update (processing time), long after every key's row of that minute has arrived."""
     return _sql(
         key_minutes,
         f"""SELECT /*+ STATE_TTL('m' = '{METRIC_STATE_S} s') */ host, bucket, SUM(events) AS events,
