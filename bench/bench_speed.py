@@ -77,7 +77,7 @@ def event_json(t_ms: int, ip: str, host: str, url: str, event_id: str, status: i
 def workload(n: int, end_ms: int, seed: int = 7, events_per_s: int = 2000):
     """``n`` events in event-time order, all before ``end_ms``: sessions of 1-20 pageviews (mean ~8) from
     fresh users on five sites, 1-30 s apart, 2% errors, ``events_per_s`` per second of event time (so
-    about 20,000 sessions are open at any time and 100,000 are in the window state, closing ones
+    about 20,000 sessions are open at any time and 100,000 are in the operator state, closing ones
     included). Yields (key, value) in event-time order."""
     rng = random.Random(seed)
     sessions = n // 4 + 1  # more than enough (mean ~7 events each): the loop stops at n events
@@ -223,7 +223,7 @@ def run_speed_layer_bench(settings: Settings, n: int, latency_s: float) -> dict:
     result["end_to_end_rate"] = n / result["end_to_end_s"]
     if latency_s > 0:
         # Live events move the watermark to now: the backlog's sessions all close in the first seconds
-        # (a burst of window firings and HBase writes). The first WARMUP_S of live traffic absorb that
+        # (a burst of closings and HBase writes). The first WARMUP_S of live traffic absorb that
         # burst and are not measured.
         rate = int(result["end_to_end_rate"] // 2)
         process = multiprocessing.get_context("spawn").Process(

@@ -4,7 +4,7 @@ HBase writer, until stopped. ``websessions speed start`` runs :func:`run_speed_l
 Recovery. The job checkpoints every ``speed_checkpoint_interval_s`` into
 ``<stack_dir>/data/speed/<events topic>/checkpoints`` and keeps its last checkpoints when it is
 cancelled or its process dies (``RETAIN_ON_CANCELLATION``). Every start restores the newest completed
-checkpoint: window and aggregate state plus the Kafka offsets that belong to it, so nothing is lost or
+checkpoint: the operators' keyed state plus the Kafka offsets that belong to it, so nothing is lost or
 counted twice; events read after that checkpoint are read again and their updates re-emitted, which the
 writer's idempotent puts absorb. Without a checkpoint (first start) the job reads from its consumer
 group's committed offsets, else from the earliest. ``speed stop`` (SIGTERM to the process group) and

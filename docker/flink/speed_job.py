@@ -8,7 +8,7 @@ When no live job of that name is on the cluster, it submits one the way any Flin
 (``SPEED_JOB`` is ``streaming/sessions_job.py``). The job takes Kafka and topic names from the
 ``WEBSESSIONS_*`` settings of this container, checkpoints into the volume shared by the JobManager and
 the TaskManagers, and keeps its checkpoints when it is cancelled or fails. Submitting from the newest
-one restores window state and the Kafka offsets that belong to it, exactly as the local runner does
+one restores the operators' state and the Kafka offsets that belong to it, exactly as the local runner does
 (``streaming.runner.latest_checkpoint``): nothing lost, nothing counted twice; the HBase writer absorbs
 the re-emitted updates. Once the new job has completed a checkpoint of its own, older job directories
 are removed (``streaming.runner.prune_checkpoints``).
