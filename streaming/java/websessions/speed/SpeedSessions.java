@@ -11,8 +11,8 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.Table;
-import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
 import org.apache.flink.table.types.DataType;
@@ -25,9 +25,10 @@ import org.apache.flink.table.types.logical.VarCharType;
 import org.apache.flink.table.types.utils.TypeConversions;
 
 /**
- * The speed layer's sessionizer as a {@code Table -> Table} function, called from the PyFlink job
- * ({@code streaming/sessions_job.py}): the accepted events (with their event-time attribute) in,
- * {@link SessionFunction}'s rows out. Everything per event runs here, in the JVM.
+ * The speed layer's JVM operators as {@code Table -> Table} functions, called from the PyFlink job
+ * ({@code streaming/sessions_job.py}): {@link #asStream} (one source for every branch),
+ * {@link #sessionize} (sessions and per-key minutes) and {@link #partitionCounters}. The per-event
+ * work of these runs here, in the JVM; Python only declares the pipeline.
  */
 public final class SpeedSessions {
     /** The input columns, in the order {@link Event} reads them; {@code rowtime} carries event time. */
