@@ -16,7 +16,8 @@ tables and checkpoint directory, removed afterwards. Three measurements:
 
     .venv/bin/python bench/bench_speed.py --events 2000000 --latency-seconds 60 --python-events 200000
 
-Prints a markdown section for docs/benchmarks.md (``--write-docs`` replaces the section there).
+Prints the run's results as markdown; docs/benchmarks.md's speed section combines several runs with
+``bench_hbase_writer.py`` and ``bench_speed_branches.py``, so it is edited by hand.
 """
 
 from __future__ import annotations
@@ -376,21 +377,9 @@ def markdown(r: dict, args: argparse.Namespace) -> str:
     if "python_rate" in r:
         lines += [
             f"| per-event Python job ({r['python_events']:,} events, no HBase) | {r['python_rate']:,.0f} events/s |",
-            f"| ratio: SQL job (read rate) / per-event Python | {r['job_rate'] / r['python_rate']:.1f}x |",
+            f"| ratio: the job (read rate) / per-event Python | {r['job_rate'] / r['python_rate']:.1f}x |",
         ]
     return "\n".join(lines) + "\n"
-
-
-def write_docs(section: str) -> None:
-    path = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-    text = path.read_text()
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    path.write_text(text)
 
 
 def main() -> int:
@@ -399,7 +388,6 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=60)
     parser.add_argument("--python-events", type=int, default=200_000)
     parser.add_argument("--heap", default="2g", help="the job JVM's heap")
-    parser.add_argument("--write-docs", action="store_true", help="replace the section in docs/benchmarks.md")
     args = parser.parse_args()
     uid = uuid.uuid4().hex[:6]
     base = load_settings()
@@ -430,10 +418,7 @@ def main() -> int:
         shutil.rmtree(speed_dir(settings), ignore_errors=True)
     result.update(parallelism=settings.flink_parallelism, heap=settings.speed_heap)
     print(json.dumps(result, indent=1), file=sys.stderr)
-    section = markdown(result, args)
-    print(section)
-    if args.write_docs:
-        write_docs(section)
+    print(markdown(result, args))
     return 0
 
 

@@ -97,6 +97,21 @@ def test_time_formatting_is_iso_with_milliseconds_and_z() -> None:
     assert format_time_ms(0) == "1970-01-01T00:00:00.000Z"
 
 
+def test_time_formatting_per_minute_cache_matches_the_calendar() -> None:
+    """The cached minute prefix gives what strftime gives, across minute, day and year edges."""
+    import random
+    import time
+
+    rng = random.Random(3)
+    samples = [-1, -60_001, 59_999, 60_000, 1_767_225_599_999, 1_767_225_600_000, 253_402_300_799_999]
+    samples += [rng.randrange(-(10**12), 10**13) for _ in range(5_000)]
+    for ms in samples:
+        seconds, millis = divmod(ms, 1000)
+        expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        assert format_time_ms(ms) == expected, ms
+        assert parse_time_ms(expected) == ms
+
+
 def test_canonical_json_round_trips_and_normalises() -> None:
     raw = _event(
         ip="::FFFF:192.0.2.1",

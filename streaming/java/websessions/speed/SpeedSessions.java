@@ -3,16 +3,19 @@ package websessions.speed;
 import static org.apache.flink.table.api.Expressions.$;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.api.Expressions;
 import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.catalog.Column;
+import org.apache.flink.table.expressions.Expression;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
 import org.apache.flink.table.types.DataType;
@@ -87,9 +90,7 @@ public final class SpeedSessions {
      * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks.
      */
     public static Table[] sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs) {
-        Table input = events.select(
-                $("ip"), $("host"), $("event_id"), $("event_time"), $("url"), $("referrer"), $("user_agent"),
-                $("status"), $("geo"), $("rowtime"));
+        Table input = events.select(Arrays.stream(INPUT_COLUMNS).map(Expressions::$).toArray(Expression[]::new));
         // Internal rows in and out: no conversion to external objects, the planner's own serializers.
         DataStream<RowData> rows = tEnv.toDataStream(
                 input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
