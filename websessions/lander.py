@@ -1,79 +1,80 @@
-"""The raw lander: every valid event from Kafka lands exactly once in HDFS, by event date.
+"""The raw lander: every record of ``web_events`` lands exactly once in HDFS (layout: :mod:`websessions.raw_layout`).
 
-Layout (``settings.raw_events_dir``, the master dataset)::
+Progress lives in the data. Each polled batch of a partition is written as one file per destination
+(day, late area, quarantine), named by the partition and the batch's first and last offsets; on start, a
+partition resumes at the highest ``last + 1`` of its files in every area (and of its gap records), never at
+an offset Kafka remembers for the consumer group. Offsets are still committed to Kafka, for monitoring
+(lag) only: deleted or expired group offsets change nothing.
 
-    dt=YYYY-MM-DD/part-<partition>-<first offset>-<last offset>.jsonl   events of that day
-    dt=YYYY-MM-DD/_COMPLETE                                               the day is complete
-    ../web_events_late/dt=YYYY-MM-DD/part-...jsonl                        events that came after
+A batch's files are written to temporary paths, listed in a journal, renamed into place, then the journal
+is removed. Recovery on start finishes the renames of a journal whose temporary files survived (or, if
+one was lost, removes the batch's files so that it is read again), removes stray temporary files and any
+file whose offsets are wholly covered by other files (a second lander's leftovers); it never removes a
+file that continues a partition's sequence.
 
-Exactly once: a batch of one Kafka partition is written as one file per event date, each to a
-temporary path and renamed into place; only then are the offsets committed. After a crash, the
-files of a partition that start at or past its committed offset belong to a batch whose commit
-never happened: :meth:`RawLander.recover` deletes them before consuming again, so the replay
-rewrites them once. File names derive from the offsets, so nothing can land twice.
+If Kafka no longer holds the offsets where a partition resumes (retention passed while the lander was
+down, or offsets skipped while it lagged), the missing range is recorded as a gap file
+(``<raw>_lander/gaps``), logged, counted in ``land status`` and ``audit``, and landing goes on from the
+earliest offset Kafka has. Nothing is deleted for it.
 
-A day D is complete once the event-time watermark (the latest event time landed) has passed the end
-of D plus ``allowed_lateness_s``; events of a complete day go to the late area and are counted, and
-the next batch run of that day picks them up.
+Records that are not valid events (tombstones, missing or bad ``dt``/``ts`` headers, values that are not
+JSON objects) go to the quarantine area with the reason and the raw bytes; landing goes on.
+
+One lander per topic: it holds a lease with a fencing token (:mod:`websessions.lander_lease`).
+
+A day D is complete once the event-time watermark has passed the end of D plus ``allowed_lateness_s``;
+events of a complete day go to the late area and are counted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
+import signal
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from hdfs.util import HdfsError
+
 from websessions.clients import hdfs, kafka
+from websessions.lander_lease import LanderLease
+from websessions.raw_layout import (
+    COMPLETE_MARKER,
+    classify,
+    data_roots,
+    day_dir,
+    gaps_dir,
+    lander_dir,
+    late_dir,
+    parse_part_name,
+    part_name,
+    quarantine_dir,
+    quarantine_record,
+)
 from websessions.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Named points where ``settings.lander_failpoint`` makes the lander kill itself (SIGKILL), for fault tests:
+# batch files written to temporary paths; the first of several renames done; all renamed but not committed;
+# offsets committed.
+FAILPOINTS = ("during_write", "mid_rename", "after_rename", "after_commit")
+
 
 def group_id(settings: Settings) -> str:
-    """The lander's consumer group: one per events topic."""
+    """The lander's consumer group (committed offsets are for monitoring lag only)."""
     return f"websessions-lander-{settings.kafka_topic_events}"
-
-
-COMPLETE_MARKER = "_COMPLETE"
 
 
 def lander_stats_path(settings: Settings):
     """Where a running lander keeps its latest counters (read by ``land status`` and tests)."""
     return settings.run_dir / f"lander-{settings.kafka_topic_events}.json"
-
-
-def late_dir(settings: Settings) -> str:
-    return settings.raw_events_dir.rstrip("/") + "_late"
-
-
-def day_dir(root: str, dt: str) -> str:
-    return f"{root.rstrip('/')}/dt={dt}"
-
-
-def part_name(partition: int, first: int, last: int) -> str:
-    return f"part-{partition:03d}-{first:012d}-{last:012d}.jsonl"
-
-
-def parse_part_name(name: str) -> tuple[int, int, int] | None:
-    """(partition, first offset, last offset) of a part file name, or None for anything else."""
-    if not (name.startswith("part-") and name.endswith(".jsonl")):
-        return None
-    try:
-        partition, first, last = name[5:-6].split("-")
-        return int(partition), int(first), int(last)
-    except ValueError:
-        return None
-
-
-def event_date(value: bytes) -> str:
-    """The UTC date of a canonical event (``event_time`` is ISO-8601 UTC)."""
-    return json.loads(value)["event_time"][:10]
 
 
 def day_end_ms(dt: str) -> int:
@@ -82,29 +83,30 @@ def day_end_ms(dt: str) -> int:
     return int(midnight.timestamp() * 1000)
 
 
-def event_date_and_time(msg) -> tuple[str, int]:
-    """(UTC date, event time ms) of a Kafka message: from the ``dt``/``ts`` headers the publisher
-    sets, else from the JSON."""
-    headers = msg.headers()
-    if headers and len(headers) >= 2 and headers[0][0] == "dt" and headers[1][0] == "ts":
-        return headers[0][1].decode(), int(headers[1][1])
-    value = msg.value()
-    return event_date(value), event_time_ms(value)
-
-
-def event_time_ms(value: bytes) -> int:
-    text = json.loads(value)["event_time"]
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+@dataclass(frozen=True)
+class PartFile:
+    path: str
+    partition: int
+    first: int
+    last: int
+    dt: str | None
 
 
 @dataclass
 class LanderStats:
     landed: int = 0
     late: int = 0
+    quarantined: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0  # offsets Kafka dropped before they were landed (see the gap records)
     files: int = 0
     batches: int = 0
     watermark_ms: int = 0
     completed_days: list[str] = field(default_factory=list)
+    resumed_at: dict[int, int] = field(default_factory=dict)  # partition -> first offset read at start
+    recovery: dict[str, int] = field(default_factory=dict)
+    lag: dict[int, int] = field(default_factory=dict)
+    lease_token: int | None = None
 
 
 class RawLander:
@@ -116,44 +118,107 @@ class RawLander:
         self.flush_interval_s = flush_interval_s
         self.fs = hdfs.webhdfs(settings, timeout_s=60)
         self.stats = LanderStats()
+        self.lease: LanderLease | None = None
+        self._reasons: Counter = Counter()
         self._complete_days: set[str] = set()
         self._open_days: set[str] = set()
+        self._known_dirs: set[str] = set()
         self._lateness_ms = settings.allowed_lateness_s * 1000
         self._partition_max_ms: dict[int, int] = {}
+        self._next: dict[int, int] = {}  # partition -> the next offset expected
+        self._last_dt: dict[int, str] = {}  # partition -> the day of its latest landed file
+        self._tmp_dir = lander_dir(settings) + "/tmp"
+        self._journal = lander_dir(settings) + "/journal"
 
-    # -- recovery ---------------------------------------------------------------------------------
-    def _part_files(self, root: str) -> list[tuple[str, int, int, int]]:
-        """(path, partition, first, last) of every part file under the dt= directories of ``root``."""
-        if self.fs.status(root, strict=False) is None:
-            return []
+    def _failpoint(self, name: str) -> None:
+        if self.settings.lander_failpoint == name:
+            log.warning("failpoint %s: killing this lander (SIGKILL)", name)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- progress and recovery ---------------------------------------------------------------------
+    def _list(self, path: str) -> list[str]:
+        return self.fs.list(path) if self.fs.status(path, strict=False) is not None else []
+
+    def part_files(self) -> list[PartFile]:
+        """Every part file of every area, and every gap record."""
         found = []
-        for day in self.fs.list(root):
-            if not day.startswith("dt="):
-                continue
-            for name in self.fs.list(f"{root}/{day}"):
-                parsed = parse_part_name(name)
-                if parsed:
-                    found.append((f"{root}/{day}/{name}", *parsed))
+        for root in data_roots(self.settings):
+            for day in self._list(root):
+                if not day.startswith("dt="):
+                    continue
+                for name in self._list(f"{root}/{day}"):
+                    parsed = parse_part_name(name)
+                    if parsed:
+                        found.append(PartFile(f"{root}/{day}/{name}", *parsed, day[3:]))
+        for name in self._list(gaps_dir(self.settings)):
+            parsed = parse_part_name(name)
+            if parsed:
+                found.append(PartFile(f"{gaps_dir(self.settings)}/{name}", *parsed, None))
         return found
 
-    def recover(self, committed: dict[int, int]) -> int:
-        """Delete part files at or past each partition's committed offset (an uncommitted batch)."""
-        removed = 0
-        for root in (self.settings.raw_events_dir, late_dir(self.settings)):
-            for path, partition, first, _last in self._part_files(root):
-                if first >= committed.get(partition, 0):
-                    self.fs.delete(path)
-                    removed += 1
-        if removed:
-            log.warning("recovery removed %d part files of uncommitted batches", removed)
+    def _finish_journal(self) -> dict[str, int]:
+        """Complete (or, if a temporary file is missing, undo) the renames of an interrupted batch."""
+        if self.fs.status(self._journal, strict=False) is None:
+            return {}
+        with self.fs.read(self._journal) as reader:
+            pairs = json.loads(reader.read())
+        missing = [tmp for tmp, final in pairs if self.fs.status(tmp, strict=False) is None
+                   and self.fs.status(final, strict=False) is None]  # fmt: skip
+        if missing:
+            for _tmp, final in pairs:
+                self.fs.delete(final)
+            log.warning("recovery: batch of %d files undone (%d temporary files lost); it is read again",
+                        len(pairs), len(missing))  # fmt: skip
+            self.fs.delete(self._journal)
+            return {"batches_undone": 1}
+        finished = 0
+        for tmp, final in pairs:
+            if self.fs.status(tmp, strict=False) is not None:
+                self._place(tmp, final)
+                finished += 1
+        self.fs.delete(self._journal)
+        if finished:
+            log.warning("recovery: finished %d renames of an interrupted batch", finished)
+        return {"renames_finished": finished}
+
+    def recover(self) -> dict[int, int]:
+        """Repair what a crash can leave half-done; returns each partition's resume offset per the files."""
+        report = Counter(self._finish_journal())
+        if self.fs.status(self._tmp_dir, strict=False) is not None:
+            stray = self._list(self._tmp_dir)
+            self.fs.delete(self._tmp_dir, recursive=True)
+            if stray:
+                report["temporary_files_removed"] += len(stray)
+        files = self.part_files()
+        by_partition: dict[int, dict[tuple[int, int], list[PartFile]]] = defaultdict(lambda: defaultdict(list))
+        for f in files:
+            by_partition[f.partition][(f.first, f.last)].append(f)
+        resume: dict[int, int] = {}
+        for partition, ranges in by_partition.items():
+            covered = -1
+            for (first, last), group in sorted(ranges.items(), key=lambda item: (item[0][0], -item[0][1])):
+                if last <= covered:  # wholly inside ranges already kept: another lander's duplicate
+                    for f in group:
+                        self.fs.delete(f.path)
+                        report["duplicate_files_removed"] += 1
+                    continue
+                if first <= covered:
+                    report["partial_overlaps"] += 1
+                    log.error("partition %d: files %d-%d overlap earlier ones (kept)", partition, first, last)
+                covered = last
+                dated = [f.dt for f in group if f.dt]
+                if dated:
+                    self._last_dt[partition] = max(dated)
+            resume[partition] = covered + 1
+        self.stats.recovery = dict(report)
+        if report:
+            log.warning("recovery: %s", dict(report))
         self._load_day_markers()
-        return removed
+        return resume
 
     def _load_day_markers(self) -> None:
         root = self.settings.raw_events_dir
-        if self.fs.status(root, strict=False) is None:
-            return
-        for day in self.fs.list(root):
+        for day in self._list(root):
             if day.startswith("dt="):
                 dt = day[3:]
                 if self.fs.status(f"{root}/{day}/{COMPLETE_MARKER}", strict=False) is not None:
@@ -161,42 +226,111 @@ class RawLander:
                 else:
                     self._open_days.add(dt)
 
+    def record_gap(self, partition: int, first: int, last: int, reason: str) -> None:
+        """Offsets ``first..last`` of ``partition`` are gone from Kafka unlanded: record it, never hide it."""
+        missing = last - first + 1
+        record = {
+            "partition": partition,
+            "first": first,
+            "last": last,
+            "missing": missing,
+            "reason": reason,
+            "dt": self._last_dt.get(partition),
+            "detected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        path = f"{gaps_dir(self.settings)}/{part_name(partition, first, last, 'json')}"
+        self.fs.write(path, data=json.dumps(record).encode(), overwrite=True)
+        self.stats.gaps += missing
+        log.error("GAP: partition %d offsets %d..%d (%d events) are no longer in Kafka: %s (recorded in %s)",
+                  partition, first, last, missing, reason, path)  # fmt: skip
+
+    def start_positions(self, resume: dict[int, int], bounds: dict[int, tuple[int, int]]) -> dict[int, int]:
+        """Where each partition starts reading: its resume offset, or Kafka's earliest one past a gap."""
+        topic = self.settings.kafka_topic_events
+        positions = {}
+        for partition, (low, high) in sorted(bounds.items()):
+            at = resume.get(partition, low)  # a partition with no files yet starts at Kafka's earliest offset
+            if at > high:
+                raise RuntimeError(
+                    f"HDFS holds offsets up to {at - 1} of {topic}[{partition}] but Kafka ends at {high}: "
+                    "was the topic deleted and created again? Move the old raw data aside before landing it"
+                )
+            if partition in resume and at < low:
+                self.record_gap(partition, at, low - 1, f"Kafka's earliest offset is {low} (retention)")
+                at = low
+            positions[partition] = at
+        self._next = dict(positions)
+        self.stats.resumed_at = dict(positions)
+        return positions
+
     # -- landing ----------------------------------------------------------------------------------
-    def _write(self, path: str, lines: list[bytes]) -> None:
-        tmp = f"{posixpath.dirname(self.settings.raw_events_dir)}/_tmp/{uuid.uuid4().hex}"
-        self.fs.write(tmp, data=b"\n".join(lines) + b"\n", overwrite=True)
-        self.fs.makedirs(posixpath.dirname(path))
-        self.fs.delete(path)
-        self.fs.rename(tmp, path)
+    def _place(self, tmp: str, final: str) -> None:
+        parent = posixpath.dirname(final)
+        if parent not in self._known_dirs:
+            self.fs.makedirs(parent)
+            self._known_dirs.add(parent)
+        try:
+            self.fs.rename(tmp, final)
+        except HdfsError:  # the destination exists (a batch read again after a crash): replace it
+            self.fs.delete(final)
+            self.fs.rename(tmp, final)
 
     def land(self, messages: list) -> dict[int, int]:
         """Land one polled batch; returns the offsets to commit (next offset per partition)."""
         by_partition: dict[int, list] = defaultdict(list)
         for msg in messages:
             by_partition[msg.partition()].append(msg)
+        pairs: list[tuple[str, str]] = []
+        counts: Counter = Counter()
         commits: dict[int, int] = {}
-        for partition, msgs in by_partition.items():
+        for partition, msgs in sorted(by_partition.items()):
             first, last = msgs[0].offset(), msgs[-1].offset()
-            by_day: dict[tuple[str, bool], list[bytes]] = defaultdict(list)
+            expected = self._next.get(partition, first)
+            if first > expected:
+                self.record_gap(partition, expected, first - 1, "offsets skipped while reading (retention)")
+            groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
             newest = self._partition_max_ms.get(partition, 0)
             for msg in msgs:
-                value = msg.value()
-                dt, ts = event_date_and_time(msg)
-                by_day[(dt, dt in self._complete_days)].append(value)
-                if ts > newest:
-                    newest = ts
+                place = classify(msg)
+                if place.reason is not None:
+                    groups[("quarantine", place.dt)].append(quarantine_record(msg, place.reason))
+                    self._reasons[place.reason] += 1
+                    continue
+                area = "late" if place.dt in self._complete_days else "raw"
+                groups[(area, place.dt)].append(msg.value())
+                if place.ts > newest:
+                    newest = place.ts
             self._partition_max_ms[partition] = newest
-            for (dt, is_late), lines in sorted(by_day.items()):
-                root = late_dir(self.settings) if is_late else self.settings.raw_events_dir
-                self._write(f"{day_dir(root, dt)}/{part_name(partition, first, last)}", lines)
-                self.stats.files += 1
-                if is_late:
-                    self.stats.late += len(lines)
-                else:
-                    self.stats.landed += len(lines)
+            roots = {"raw": self.settings.raw_events_dir, "late": late_dir(self.settings),
+                     "quarantine": quarantine_dir(self.settings)}  # fmt: skip
+            for (area, dt), lines in sorted(groups.items()):
+                tmp = f"{self._tmp_dir}/{uuid.uuid4().hex}"
+                self.fs.write(tmp, data=b"\n".join(lines) + b"\n", overwrite=True)
+                pairs.append((tmp, f"{day_dir(roots[area], dt)}/{part_name(partition, first, last)}"))
+                counts[area] += len(lines)
+                if area == "raw":
                     self._open_days.add(dt)
+                    self._last_dt[partition] = dt
             commits[partition] = last + 1
+        self._failpoint("during_write")
+        if self.lease is not None:
+            self.lease.check()  # fenced: stop before anything of this batch is in place
+        self.fs.write(self._journal, data=json.dumps(pairs).encode(), overwrite=True)
+        for i, (tmp, final) in enumerate(pairs):
+            self._place(tmp, final)
+            if i == 0 and len(pairs) > 1:
+                self._failpoint("mid_rename")
+        self.fs.delete(self._journal)
+        self._next.update(commits)
+        self.stats.landed += counts["raw"]
+        self.stats.late += counts["late"]
+        self.stats.quarantined += counts["quarantine"]
+        self.stats.quarantine_reasons = dict(self._reasons)
+        self.stats.files += len(pairs)
         self.stats.batches += 1
+        if counts["quarantine"]:
+            log.warning("quarantined %d records (%s)", counts["quarantine"], dict(self._reasons))
+        self._failpoint("after_rename")
         return commits
 
     def advance_watermark(self, pending_partitions: set[int]) -> int:
@@ -231,22 +365,30 @@ class RawLander:
         return newly
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None, stats_path=None) -> LanderStats:
-        """Consume until ``stop`` is set (or, with ``idle_exit_s``, until nothing arrives for that long)."""
+        """Consume until ``stop`` is set (or, with ``idle_exit_s``, until nothing arrives for that long).
+
+        Raises :class:`websessions.lander_lease.LeaseHeld` if another lander holds the topic, and
+        :class:`websessions.lander_lease.Fenced` if one takes it over while this one runs.
+        """
         from confluent_kafka import TopicPartition
 
+        self.lease = LanderLease(self.settings, self.fs)
+        self.stats.lease_token = self.lease.acquire()
         consumer = kafka.consumer(self.settings, group_id(self.settings), **{"max.poll.interval.ms": 600_000})
         topic = self.settings.kafka_topic_events
-        metadata = consumer.list_topics(topic, timeout=15)
-        partitions = sorted(metadata.topics[topic].partitions)
-        committed = {
-            tp.partition: max(tp.offset, 0)
-            for tp in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=15)
-        }
-        self.recover(committed)
-        consumer.assign([TopicPartition(topic, p, committed[p] if committed[p] > 0 else -2) for p in partitions])
-        last_message = time.monotonic()
         try:
+            metadata = consumer.list_topics(topic, timeout=15)
+            if metadata.topics[topic].error is not None:
+                raise RuntimeError(f"kafka: topic {topic}: {metadata.topics[topic].error}")
+            partitions = sorted(metadata.topics[topic].partitions)
+            bounds = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15) for p in partitions}
+            positions = self.start_positions(self.recover(), bounds)
+            log.info("lander resumes from HDFS at %s (lease token %d)", positions, self.lease.token)
+            consumer.assign([TopicPartition(topic, p, off) for p, off in positions.items()])
+            last_message = time.monotonic()
+            self._write_stats(stats_path)
             while not stop.is_set():
+                self.lease.keep()
                 batch = self._poll_batch(consumer)
                 if batch:
                     last_message = time.monotonic()
@@ -254,25 +396,33 @@ class RawLander:
                     consumer.commit(
                         offsets=[TopicPartition(topic, p, off) for p, off in commits.items()], asynchronous=False
                     )
-                    self.advance_watermark(self._pending_partitions(consumer, topic, committed))
+                    self._failpoint("after_commit")
+                    self.advance_watermark(self._pending_partitions(consumer, topic))
                     self.mark_complete_days()
-                    if stats_path:
-                        stats_path.write_text(json.dumps(asdict(self.stats)))
+                    self._write_stats(stats_path)
                 elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                     break
         finally:
             consumer.close()
+            self.lease.release()
+        self._write_stats(stats_path)
         return self.stats
 
-    @staticmethod
-    def _pending_partitions(consumer, topic: str, start: dict[int, int]) -> set[int]:
-        """Partitions with events queued behind the consumer's position (``start``: where it began)."""
+    def _write_stats(self, stats_path) -> None:
+        if stats_path:
+            tmp = stats_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(self.stats)))
+            tmp.replace(stats_path)
+
+    def _pending_partitions(self, consumer, topic: str) -> set[int]:
+        """Partitions with events queued behind the consumer's position; records each one's lag."""
         from confluent_kafka import TopicPartition
 
         pending = set()
-        for tp in consumer.position([TopicPartition(topic, p) for p in start]):
+        for tp in consumer.position([TopicPartition(topic, p) for p in self._next]):
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            position = tp.offset if tp.offset >= 0 else max(start[tp.partition], low)
+            position = tp.offset if tp.offset >= 0 else max(self._next[tp.partition], low)
+            self.stats.lag[tp.partition] = max(high - position, 0)
             if position < high:
                 pending.add(tp.partition)
         return pending

@@ -57,6 +57,9 @@ class Settings:
     kafka_topic_dlq: str = "web_events_dlq"
     kafka_partitions: int = 2
     kafka_heap: str = "512m"
+    # The broker closes a client connection idle this long (Kafka's connections.max.idle.ms, 10 min by
+    # default): short here so that every client's reconnect path runs daily and a test can wait it out.
+    kafka_connections_max_idle_ms: int = 30_000
     # The speed layer's session updates (Flink job -> HBase writer), one changelog row per update.
     kafka_topic_session_updates: str = "web_session_updates"
 
@@ -64,6 +67,36 @@ class Settings:
     collector_host: str = "127.0.0.1"
     collector_port: int = 8090
     collector_max_body_bytes: int = 65536
+    # The raw lander: its lease's lifetime (one lander per topic; websessions.lander_lease) and, for fault
+    # tests only, a named point at which it kills itself (websessions.lander.FAILPOINTS; empty: none).
+    lander_lease_ttl_s: int = 30
+    lander_failpoint: str = ""
+    # The collector's HTTP server (uvicorn, see websessions.collector.server): a request's head must
+    # arrive within header_timeout_s and be at most max_head_bytes, its body within body_timeout_s;
+    # an idle keep-alive connection is closed after keepalive_s; at most max_connections at once
+    # (beyond: 503); a pixel's query string is at most max_query_bytes (414); workers: processes
+    # sharing the port (SO_REUSEPORT).
+    collector_header_timeout_s: float = 5.0
+    collector_body_timeout_s: float = 10.0
+    collector_keepalive_s: float = 5.0
+    collector_max_connections: int = 1000
+    collector_max_head_bytes: int = 32768
+    collector_max_query_bytes: int = 8192
+    collector_workers: int = 1
+    # Origins whose pages may send beacons (CORS), comma-separated: the five sites of report_hosts.
+    collector_cors_origins: str = (
+        "https://bootcamp.techcreator.io,https://www.dataexpert.io,https://zachwilson.techcreator.io,"
+        "https://lulu.techcreator.io,https://zachwilson.tech"
+    )
+    # Kafka behind the collector: librdkafka's bounded queue, how long an event may wait for Kafka's
+    # acknowledgement before the request is answered 503 (with Retry-After), the producer's linger.
+    collector_queue_max_messages: int = 100_000
+    collector_queue_max_kbytes: int = 32768
+    collector_delivery_timeout_s: float = 5.0
+    collector_retry_after_s: int = 5
+    collector_linger_ms: int = 2
+    # `websessions ingest`: a message Kafka has not acknowledged after this long fails the run.
+    ingest_delivery_timeout_s: float = 30.0
 
     # HDFS (NameNode + DataNode).
     hdfs_host: str = "127.0.0.1"
@@ -74,6 +107,9 @@ class Settings:
     hdfs_datanode_ipc_port: int = 9867
     hdfs_user: str = "websessions"
     hdfs_heap: str = "384m"
+    # The NameNode's and DataNode's HTTP servers close keep-alive connections idle this long
+    # (hadoop.http.idle_timeout.ms, 60 s by default); the WebHDFS client opens a new one.
+    hdfs_http_idle_timeout_ms: int = 30_000
     raw_events_dir: str = "/data/raw/web_events"
     warehouse_dir: str = "/warehouse"
 
@@ -89,6 +125,9 @@ class Settings:
     hbase_table_sessions: str = "web_sessions"
     hbase_session_ttl_days: int = 30
     hbase_table_live_metrics: str = "web_live_metrics"
+    # The Thrift server closes a client connection that sent nothing for this long
+    # (hbase.thrift.server.socket.read.timeout, 60 s by default); clients reconnect (stores.hbase_sessions).
+    hbase_thrift_idle_timeout_ms: int = 30_000
 
     # HiveServer2 protocol (Spark's Thrift server) with a Postgres-backed metastore.
     hive_host: str = "127.0.0.1"
@@ -119,6 +158,13 @@ class Settings:
     speed_emit_interval_ms: int = 500
     speed_idle_timeout_s: int = 30
     speed_heap: str = "1g"
+    # The supervisor of the long-running jobs (lander, speed layer, collector; websessions.stack.supervisor):
+    # a job that dies unasked is restarted after a backoff doubling from initial to max; after
+    # crash_loop_restarts crashes within crash_loop_window_s it is a crash loop, retried at the max.
+    supervisor_backoff_initial_s: float = 1.0
+    supervisor_backoff_max_s: float = 60.0
+    supervisor_crash_loop_restarts: int = 5
+    supervisor_crash_loop_window_s: float = 300.0
     # The batch layer (batch/): shuffle partitions of its Spark jobs, how many Hive tables are written at
     # once, and how many sessions of a day are collected to the driver and COPYed into Postgres (more:
     # Spark writes them as COPY text files on HDFS, streamed into a staging table).

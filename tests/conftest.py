@@ -1,4 +1,4 @@
-"""Integration fixtures: the real local stack, brought up on demand for the session.
+"""Fixtures of the tests that need services (integration, chaos): the real local stack, brought up on demand.
 
 A test module asks for the services it needs through ``stack("hdfs", ...)``; anything this test
 session had to start is stopped again at the end (what was already running is left running).
@@ -13,6 +13,16 @@ import pytest
 from websessions.settings import Settings, load_settings
 from websessions.stack import manager
 from websessions.stack.process import ManagedProcess
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reliability-doc", default=None, help="chaos suite: regenerate the reliability table here")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/chaos/" in str(item.path):
+            item.add_marker(pytest.mark.chaos)
 
 
 @pytest.fixture(scope="session")
