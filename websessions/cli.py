@@ -66,12 +66,16 @@ def _stack_check(settings) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from websessions.ingest import publish_lines
+    from websessions.ingest import IngestError, publish_lines
 
     settings = get_settings()
-    with open(args.file, "rb") as handle, Progress(transient=True) as progress:
-        task = progress.add_task(f"publishing {args.file}", total=None)
-        result = publish_lines(settings, handle, progress=lambda n: progress.advance(task, n))
+    try:
+        with open(args.file, "rb") as handle, Progress(transient=True) as progress:
+            task = progress.add_task(f"publishing {args.file}", total=None)
+            result = publish_lines(settings, handle, progress=lambda n: progress.advance(task, n))
+    except IngestError as exc:
+        print(f"error: {exc.summary()}", file=sys.stderr)
+        return 1
     reasons = ", ".join(f"{reason}: {n}" for reason, n in result.reasons.most_common()) or "none"
     print(f"accepted {result.accepted}, dead-lettered {result.dead_lettered} ({reasons})")
     return 0
