@@ -21,6 +21,15 @@ must give the same result whenever it runs; nor is ``too_large`` (the collector 
 Invalid rows are never dropped silently: :func:`rejected_events` is the quarantine of a day and
 ``reject_reason`` says why. An event without ``event_id`` gets the id
 :func:`websessions.events.derive_event_id` would give it (``sha1`` of the same canonical JSON).
+
+Arrival order. The dedupe rule keeps the copy of an event that arrived first (``docs/sessions.md``),
+so every line carries :data:`ARRIVAL`, its place in the Kafka partition it came from, recovered from
+the files themselves (:func:`read_raw_dir`): ``(partition, first offset)`` from the lander's file name
+``part-<partition>-<first>-<last>.jsonl``, then the directory, the file name and the line's number in
+the file (lines are in offset order). A key is on one partition, so for the copies of one event this is
+their offset order, across the raw and late areas of every day alike. One case stays ambiguous: a
+lander batch whose events went to two days (or areas) gives two files with the same name; copies of
+one id in both are ordered by directory (the earlier day first, raw before late).
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ from typing import TYPE_CHECKING
 from websessions.events import MAX_TEXT_CHARS, MAX_URL_CHARS
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from websessions.sessions import SessionRule
 
 CORRUPT = "_corrupt_record"
 # Every reject_reason parse_events can give, in the order its rules are checked.
@@ -41,6 +52,7 @@ REJECT_REASONS = (
     "bad_field:geo", "wrong_partition",
 )  # fmt: skip
 SOURCE_FILE = "_source_file"
+ARRIVAL = "arrival"
 _DAY_MS = 86_400_000
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -74,6 +86,53 @@ def raw_event_schema():
     return T.StructType([*fields, T.StructField(CORRUPT, text)])
 
 
+def raw_line_schema():
+    """The schema of :func:`read_raw_dir`'s rows."""
+    from pyspark.sql import types as T
+
+    arrival = T.StructType(
+        [T.StructField("partition", T.LongType()), T.StructField("offset", T.LongType()),
+         T.StructField("directory", T.StringType()), T.StructField("file", T.StringType()),
+         T.StructField("line", T.LongType())]
+    )  # fmt: skip
+    return T.StructType([*raw_event_schema().fields, T.StructField(SOURCE_FILE, T.StringType()),
+                         T.StructField(ARRIVAL, arrival)])  # fmt: skip
+
+
+def read_raw_dir(spark: SparkSession, path: str) -> DataFrame:
+    """The lines of ``path``'s part files (``*.jsonl``) as :func:`raw_event_schema` rows, with
+    ``SOURCE_FILE`` (``path``, a literal) and ``ARRIVAL`` (the module doc). Blank lines are skipped.
+
+    Each file is read whole and split into numbered lines (the JSON reader numbers nothing), then
+    parsed with the JSON reader's own parser in its permissive mode: a malformed line keeps its text
+    in the corrupt-record column. A lander file holds at most one polled batch (``batch_max`` records).
+    """
+    from pyspark.sql import functions as F
+
+    c = F.col
+    schema = raw_event_schema()
+    files = spark.read.options(pathGlobFilter="*.jsonl").text(path, wholetext=True)
+    lines = files.select(
+        c("_metadata.file_name").alias("_file"), F.posexplode(F.split(c("value"), "\\r?\\n")).alias("_line", "_text")
+    ).filter(F.trim(c("_text")) != "")
+    parsed = lines.select(
+        "*", F.from_json(c("_text"), schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}).alias("_j")
+    )
+    name = r"^part-([0-9]+)-([0-9]+)-[0-9]+\.jsonl$"
+
+    def number(group: int) -> Column:
+        return F.regexp_extract(c("_file"), name, group).try_cast("long")
+
+    arrival = F.struct(
+        number(1).alias("partition"), number(2).alias("offset"), F.lit(path).alias("directory"),
+        c("_file").alias("file"), c("_line").cast("long").alias("line"),
+    )  # fmt: skip
+    fields = [c(f"_j.{f.name}").alias(f.name) for f in schema.fields if f.name != CORRUPT]
+    # A line that is JSON but not an object (a number, an array) parses to null: malformed too.
+    corrupt = F.when(c("_j").isNull(), c("_text")).otherwise(c(f"_j.{CORRUPT}"))
+    return parsed.select(*fields, corrupt.alias(CORRUPT), F.lit(path).alias(SOURCE_FILE), arrival.alias(ARRIVAL))
+
+
 def _event_time_ms(text: Column) -> Column:
     """Epoch ms of ISO-8601 UTC text (``websessions.events.parse_time_ms``); null when unparseable."""
     from pyspark.sql import functions as F
@@ -102,9 +161,10 @@ def derived_event_id(event_time_ms: Column, ip: Column, host: Column, url: Colum
 
 
 def parse_events(raw: DataFrame) -> DataFrame:
-    """Raw lines (:func:`raw_event_schema` plus ``_source_file``, the path of their file or directory) to
-    canonical columns and a ``reject_reason`` (null for a valid event), ``source_dt`` (the ``dt=``
-    directory) and ``from_late_area``. Rows are neither dropped nor reordered.
+    """Raw lines (:func:`read_raw_dir`: :func:`raw_event_schema` plus ``_source_file``, the path of their
+    directory, and ``arrival``) to canonical columns and a ``reject_reason`` (null for a valid event),
+    ``source_dt`` (the ``dt=`` directory), ``from_late_area`` and ``arrival`` (passed through). Rows are
+    neither dropped nor reordered.
 
     Three projections: the normalised values first, then the rules over them (one flat ``CASE``),
     then the output; each expensive expression (time parsing, regular expressions) runs once a row.
@@ -180,6 +240,7 @@ def parse_events(raw: DataFrame) -> DataFrame:
         c(SOURCE_FILE).contains("_late/").alias("from_late_area"),
         c(CORRUPT).alias("raw_line"),
         c("event_time").alias("raw_event_time"),
+        c(ARRIVAL),
     )
 
 
@@ -214,27 +275,36 @@ def valid_events(parsed: DataFrame, window_start_ms: int, window_end_ms: int) ->
     t = F.col("event_time_ms")
     return parsed.filter(F.col("reject_reason").isNull() & (t >= window_start_ms) & (t < window_end_ms)).select(
         "event_id", "event_time_ms", "ip", "host", "url", "referrer", "user_agent", "status", "geo",
-        "source_dt", "from_late_area",
+        "source_dt", "from_late_area", ARRIVAL,
     )  # fmt: skip
 
 
-def dedupe_events(events: DataFrame) -> DataFrame:
-    """One row per ``(ip, host, event_id)``: the earliest copy by ``(event_time_ms, event_id)``.
+def dedupe_events(events: DataFrame, rule: SessionRule) -> DataFrame:
+    """The counted events: :func:`websessions.sessions.is_copy` in SQL, copies decided in ``arrival`` order.
 
-    Copies at the same millisecond are told apart by their content (url, referrer, user agent,
-    status), so the kept row does not depend on how the input was split. The caller clusters the
-    input by ``(ip, host)`` first (see :func:`batch.sessionize.sessionize_events`): the window then
-    needs no shuffle of its own. (A hash aggregate of the repeated ids joined back would spare this
-    sort, but it reads the input twice: the two sides of the join do not share one scan.)
+    Per ``(ip, host, event_id)`` in arrival order, a copy is dropped when a counted copy that arrived
+    before it is at most ``rule.timeout_ms`` away in event time; the first copy always counts. Whether
+    an earlier copy counted depends on the copies before it, so each row folds over its id's copies up
+    to itself (``aggregate``, a SQL lambda, no Python): almost every id has one copy. The caller
+    clusters the input by ``(ip, host)`` first (see :func:`batch.sessionize.sessionize_events`): the
+    window then needs no shuffle of its own.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    order = Window.partitionBy("ip", "host", "event_id").orderBy(
-        "event_time_ms", "url", F.col("referrer").asc_nulls_first(), F.col("user_agent").asc_nulls_first(),
-        F.col("status").asc_nulls_first(),
-    )  # fmt: skip
-    return events.withColumn("_copy", F.row_number().over(order)).filter(F.col("_copy") == 1).drop("_copy")
+    timeout = F.lit(rule.timeout_ms)
+    by_copy = Window.partitionBy("ip", "host", "event_id").orderBy(ARRIVAL)
+    earlier = F.collect_list("event_time_ms").over(by_copy.rowsBetween(Window.unboundedPreceding, -1))
+
+    def count_unless_copy(counted: Column, t: Column) -> Column:
+        is_copy = F.exists(counted, lambda c: F.abs(c - t) <= timeout)
+        return F.when(is_copy, counted).otherwise(F.array_append(counted, t))
+
+    counted_before = F.aggregate(earlier, F.array().cast("array<bigint>"), count_unless_copy)
+    t = F.col("event_time_ms")
+    is_copy = F.exists(counted_before, lambda c: F.abs(c - t) <= timeout)
+    # A window expression cannot be a filter's condition: it is computed as a column first.
+    return events.withColumn("_copy", is_copy).filter(~F.col("_copy")).drop("_copy")
 
 
 def day_bounds_ms(dt: str) -> tuple[int, int]:

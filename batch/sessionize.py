@@ -7,8 +7,9 @@ of the start times seen so far in that order: one window pass, no session counte
 
 The record is :class:`websessions.sessions.Session` column for column: ``start``/``end`` are the
 first and last event, ``first_url``/``referrer``/``user_agent``/``geo`` come from the first event and
-``last_url`` from the last by ``(event_time_ms, event_id)`` (``min_by``/``max_by``), ``events`` counts
-distinct event ids (the input is deduplicated), ``pages`` distinct urls, ``errors`` events with
+``last_url`` from the last by ``(event_time_ms, event_id)`` (``min_by``/``max_by``; Spark orders strings
+by UTF-8 bytes, i.e. by code point, as Python does), ``events`` counts the counted events (the input is
+deduplicated by the dedupe rule), ``pages`` distinct urls, ``errors`` events with
 ``status >= 400``, and ``session_id`` is the SQL expression of :func:`websessions.sessions.session_id`.
 """
 
@@ -38,7 +39,8 @@ def session_id_column(host: Column, ip: Column, start_ms: Column) -> Column:
 
 
 def sessionize_events(events: DataFrame, rule: SessionRule) -> DataFrame:
-    """Valid events to deduplicated events with ``session_start_ms`` (the start of their session).
+    """Valid events to the counted events (:func:`batch.events.dedupe_events`: the first copy to
+    arrive wins) with ``session_start_ms`` (the start of their session).
 
     The input is clustered by ``(ip, host)`` once; deduplication and the session window then run
     inside those partitions without another shuffle.
@@ -51,7 +53,7 @@ def sessionize_events(events: DataFrame, rule: SessionRule) -> DataFrame:
     running = by_key.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     gap = t - F.col("_previous")
     starts = gap.isNull() | (gap > F.lit(rule.timeout_ms))
-    deduped = dedupe_events(events.repartition("ip", "host"))
+    deduped = dedupe_events(events.repartition("ip", "host"), rule)
     return (
         deduped.withColumn("_previous", F.lag(t).over(by_key))  # one lag, referred to twice
         .withColumn("session_start_ms", F.max(F.when(starts, t)).over(running))

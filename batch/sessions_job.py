@@ -46,12 +46,11 @@ from typing import TYPE_CHECKING, Any
 
 from batch import history
 from batch.events import (
-    CORRUPT,
     REJECT_REASONS,
-    SOURCE_FILE,
     day_bounds_ms,
     parse_events,
-    raw_event_schema,
+    raw_line_schema,
+    read_raw_dir,
     rejected_events,
     valid_events,
 )
@@ -168,7 +167,8 @@ def input_dirs(spark: SparkSession, settings: Settings, dt: str) -> list[str]:
 
 
 def extract(spark: SparkSession, dirs: list[str]) -> DataFrame:
-    """The raw lines of ``dirs`` (``part-*.jsonl``; marker files are skipped), each with its directory.
+    """The raw lines of ``dirs`` (``part-*.jsonl``; marker files are skipped), each with its directory and
+    its arrival (:func:`batch.events.read_raw_dir`).
 
     One read per directory, its path a literal: what the rules need of the path (the ``dt=`` day, the
     late area) is then folded into constants instead of being cut out of every row's file name.
@@ -176,15 +176,10 @@ def extract(spark: SparkSession, dirs: list[str]) -> DataFrame:
     from functools import reduce
 
     from pyspark.sql import DataFrame
-    from pyspark.sql import functions as F
 
-    schema = raw_event_schema()
     if not dirs:
-        return spark.createDataFrame([], schema).withColumn(SOURCE_FILE, F.lit(None).cast("string"))
-    reader = spark.read.schema(schema).options(
-        mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT, pathGlobFilter="*.jsonl"
-    )
-    return reduce(DataFrame.unionByName, [reader.json(path).withColumn(SOURCE_FILE, F.lit(path)) for path in dirs])
+        return spark.createDataFrame([], raw_line_schema())
+    return reduce(DataFrame.unionByName, [read_raw_dir(spark, path) for path in dirs])
 
 
 # -- transform -------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ start`` runs it (see :mod:`streaming.runner`).
 
 The session rule is :mod:`websessions.sessions`'s: key ``(ip, host)``, a gap greater than the timeout
 starts a new session (a gap of exactly the timeout continues one), an event that touches two sessions
-merges them, and an ``event_id`` counts once. The shared vectors prove that the operator agrees with the
-reference exactly (``tests/streaming/test_sessionize.py``, ``tests/integration/test_speed.py``).
+merges them, and copies of an ``event_id`` within the timeout count once (the first to arrive wins).
+The conformance suite proves that the operator agrees with the reference and Spark exactly, field for
+field (``tests/conformance/``; the live view in ``tests/streaming/``, the whole job in
+``tests/integration/test_speed.py``).
 
 Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares source and sink):
 
@@ -50,6 +52,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,13 +106,17 @@ def source_ddl(name: str, rule: SessionRule, options: Mapping[str, str], kafka_m
     """The events source: the event's JSON fields, the event-time attribute and its watermark.
 
     ``rowtime`` is the parsed ``event_time``; rows without a readable one get the epoch (flagged
-    invalid by :func:`classify`, and they never move the watermark).
+    invalid by :func:`classify`, and they never move the watermark). The watermark follows the latest
+    event time minus the lateness, but never passes the wall clock minus the lateness.
     """
     columns = [EVENT_COLUMNS]
     if kafka_metadata:
         columns.append("`partition` INT METADATA VIRTUAL, `offset` BIGINT METADATA VIRTUAL")
     columns.append(f"rowtime AS COALESCE(TO_TIMESTAMP(event_time, '{TIME_PATTERN}'), {EPOCH})")
-    columns.append(f"WATERMARK FOR rowtime AS rowtime - {interval(rule.allowed_lateness_ms)}")
+    # Never past the wall clock (the session time zone is UTC): one client with a fast clock cannot move the
+    # watermark ahead of honest events and make them late (the lander clamps its watermark the same way).
+    lateness = interval(rule.allowed_lateness_ms)
+    columns.append(f"WATERMARK FOR rowtime AS LEAST(rowtime, CAST(LOCALTIMESTAMP AS TIMESTAMP(3))) - {lateness}")
     return f"CREATE TEMPORARY TABLE `{name}` ({', '.join(columns)}) WITH ({_options(options)})"
 
 
@@ -227,7 +234,22 @@ def shared(table: Table) -> Table:
     return _operator_call(table, "asStream")[0]
 
 
-def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> tuple[Table, Table]:
+@dataclass(frozen=True)
+class StateCaps:
+    """The per-session bounds of the operator's state (``settings.speed_max_*_per_session``): counted event
+    times kept for the dedupe rule, and distinct urls (``docs/sessions.md``: what stays exact beyond them)."""
+
+    max_ids_per_session: int
+    max_urls_per_session: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StateCaps:
+        return cls(settings.speed_max_ids_per_session, settings.speed_max_urls_per_session)
+
+
+def sessionize(
+    events: Table, rule: SessionRule, emit_interval_ms: int, caps: StateCaps | None = None
+) -> tuple[Table, Table]:
     """The sessions of ``events`` (valid, on time) by ``(ip, host)``: the JVM operator
     ``websessions.speed.SessionFunction`` (``streaming/java``), one row per change of a session.
 
@@ -236,15 +258,21 @@ def sessionize(events: Table, rule: SessionRule, emit_interval_ms: int) -> tuple
     event + timeout; final) or ``drop`` (an open row whose session merged into another or moved its
     start). ``t_start``/``t_end`` are the first and last event times (canonical UTC text); the first
     event gives ``first_url``, ``referrer``, ``user_agent`` and ``geo``, the last ``last_url``, ties in
-    time broken by ``event_id``; ``events`` counts distinct ids, ``pages`` distinct urls, ``errors``
-    events with status >= 400.
+    time broken by ``event_id`` (code point order); ``events`` counts the events that are not copies
+    (``websessions.sessions.is_copy``), ``pages`` distinct urls, ``errors`` events with status >= 400.
+    ``caps`` bound each session's state (default: the settings' defaults).
 
     The second table is the key's minutes (``host, bucket, events, users = 1, errors``), each emitted once
     the watermark has passed it: the input of :func:`live_metrics`. The job's environment must be a
     :func:`stream_table_environment` whose ``pipeline.jars`` include :func:`operator_jar` (or, on a
     cluster, Flink's ``lib/``).
     """
-    sessions, key_minutes = _operator_call(events, "sessionize", rule.timeout_ms, emit_interval_ms)
+    from websessions.settings import Settings
+
+    caps = caps or StateCaps.from_settings(Settings())
+    sessions, key_minutes = _operator_call(
+        events, "sessionize", rule.timeout_ms, emit_interval_ms, caps.max_ids_per_session, caps.max_urls_per_session
+    )
     return sessions, key_minutes
 
 
@@ -310,11 +338,12 @@ def speed_updates(
     emit_interval_ms: int,
     kafka_metadata: bool = True,
     watermark_floors: Mapping[int, int] | None = None,
+    caps: StateCaps | None = None,
 ) -> Table:
     """The whole job from a source table: sessions (open, closed, dropped), metrics (and, from Kafka,
     counters and late events, which need the partition and offset)."""
     classified = shared(classify(raw, watermark_floors if kafka_metadata else None))
-    sessions, key_minutes = sessionize(accepted(classified), rule, emit_interval_ms)
+    sessions, key_minutes = sessionize(accepted(classified), rule, emit_interval_ms, caps)
     return as_updates(
         session=sessions,
         metric=live_metrics(key_minutes),
@@ -392,7 +421,8 @@ def build(
     raw = kafka_source(t_env, settings, rule, group_id)
     sink = updates_sink(t_env, settings)
     statements = t_env.create_statement_set()
-    updates = speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors)
+    caps = StateCaps.from_settings(settings)
+    updates = speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors, caps=caps)
     statements.add_insert(sink, updates)
     return statements
 

@@ -11,14 +11,17 @@ sessions (their event ids and distinct urls), not by the input.
 - **Out of order** within the lateness is exact: an event joins every open session of its key that it
   touches (``start − timeout <= t <= end + timeout``); when it touches two, they are merged into one,
   like Flink's merging session windows.
-- **Duplicates**: an ``event_id`` already in an open session of the key is counted in ``duplicates``.
-  Ids of closed sessions are forgotten (a copy arriving after its session closed is late anyway).
+- **Duplicates** (:func:`websessions.sessions.is_copy`): an event whose ``event_id`` was counted in an
+  open session of its key at most the timeout away from it in event time is a copy, counted in
+  ``duplicates``; the copy that arrived first stays. Ids of closed sessions are forgotten: a copy within
+  the timeout of an event of a closed session is behind the watermark, i.e. late, anyway.
 - **Closing**: a session is emitted ``closed`` once the watermark is past ``end + timeout``;
   :meth:`Sessionizer.flush` closes everything at end of input. :meth:`Sessionizer.open_sessions` is the
   speed layer's view (status ``open``).
 
-Batch (:func:`sessionize`): the whole input sorted by event time, no lateness; an ``event_id`` counts
-once per key over the whole input.
+Batch (:func:`sessionize`): the input is in arrival order (the raw files' order: partition, offset);
+copies are decided in that order by the same rule, then the counted events are sessionized in event
+time with no lateness. On an input with no late events the two modes give the same sessions.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import count
 
 from websessions.events import Event, Rejection, validate
-from websessions.sessions import CLOSED, OPEN, Session, SessionBuilder, SessionRule
+from websessions.sessions import CLOSED, OPEN, Session, SessionBuilder, SessionRule, is_copy
 
 Key = tuple[str, str]
 
@@ -85,7 +88,7 @@ class Sessionizer:
         sessions = self._open.get(key)
         if sessions is None:
             sessions = self._open[key] = []
-        if any(event.event_id in s.ids for s in sessions):
+        if any(s.has_copy_of(event, self.rule) for s in sessions):
             self.duplicates += 1
         else:
             self._place(key, sessions, event)
@@ -150,21 +153,27 @@ def session_order(session: Session) -> tuple[str, str, int]:
 
 
 def sessionize(events: Iterable[Event], rule: SessionRule, stats: dict[str, int] | None = None) -> list[Session]:
-    """Batch mode: all sessions of ``events`` (any order), sorted by host, ip, start; nothing is late.
+    """Batch mode: all sessions of ``events``, sorted by host, ip, start; nothing is late.
 
-    ``stats``, if given, is filled with the counters (``duplicates`` counts repeated ids per key).
+    ``events`` are in ARRIVAL order: it decides which copy of an ``event_id`` is counted
+    (:func:`websessions.sessions.is_copy`, the first to arrive wins); the counted events are then
+    sessionized in event time, so their order among themselves does not matter. ``stats``, if given,
+    is filled with the counters (``duplicates`` counts the copies).
     """
-    ordered = sorted(events, key=lambda e: (e.event_time_ms, e.event_id))
-    sessionizer = Sessionizer(rule, allowed_lateness_ms=0)
-    seen: set[tuple[str, str, str]] = set()
-    sessions: list[Session] = []
+    counted: dict[tuple[str, str, str], list[int]] = {}
+    kept: list[Event] = []
     duplicates = 0
-    for event in ordered:
-        identity = (event.ip, event.host, event.event_id)
-        if identity in seen:
+    for event in events:
+        times = counted.setdefault((event.ip, event.host, event.event_id), [])
+        if is_copy(times, event.event_time_ms, rule):
             duplicates += 1
             continue
-        seen.add(identity)
+        times.append(event.event_time_ms)
+        kept.append(event)
+    kept.sort(key=lambda e: (e.event_time_ms, e.event_id))
+    sessionizer = Sessionizer(rule, allowed_lateness_ms=0)
+    sessions: list[Session] = []
+    for event in kept:
         sessions.extend(sessionizer.feed(event))
     sessions.extend(sessionizer.flush())
     if stats is not None:

@@ -3,12 +3,18 @@
 - **Key**: ``(ip, host)``; events of a key are ordered by ``event_time``.
 - **Timeout**: ``settings.session_timeout_s`` (300 s). A new session starts only when the gap to the
   key's previous event is **greater** than the timeout; a gap of exactly the timeout continues it.
-- **Dedupe**: an ``event_id`` counts once per key (events without one get a content-derived id).
+- **Dedupe** (:func:`is_copy`): copies of an ``event_id`` of one key (events without one get a
+  content-derived id) whose event times are at most the timeout apart are one event, and the copy that
+  **arrives first** wins (arrival = Kafka offset order; a key is on one partition). A copy further than
+  the timeout from every counted copy of its id is an event of its own. Every layer can honour this
+  exactly: a counted copy within the timeout of a later copy is always in a session that is still open
+  when the later copy arrives (unless that copy is late), so the stream never needs forgotten ids.
 - **Day**: a session belongs to the UTC date on which it starts (``dt``).
 - **Record**: ``start`` is the first event, ``end`` the last event (not ``last + timeout``);
   ``first_url``/``referrer``/``user_agent``/``geo`` come from the first event and ``last_url`` from the
-  last, ties in time broken by ``event_id``; ``pages`` counts distinct urls, ``errors`` events with
-  ``status >= 400``.
+  last, ties in time broken by ``event_id`` in code point order (Python's and Spark's string order; Java
+  compares UTF-16 units, which differs above the BMP); ``events`` counts the counted copies,
+  ``pages`` distinct urls, ``errors`` events with ``status >= 400``.
 - **Open/closed**: a session is ``open`` while its key may still receive events and ``closed`` once the
   watermark (latest event time seen minus ``allowed_lateness_s``) has passed ``end + timeout``.
 - **Lateness**: an event older than the watermark is *late*: counted, never sessionized (see
@@ -23,6 +29,7 @@ with :func:`session_from_aggregates`, so no engine re-implements the record logi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,6 +86,15 @@ class SessionRule:
     def is_overlong(self, session: Session) -> bool:
         """Longer than ``max_session_days``: the batch layer quarantines such sessions (bots)."""
         return session.end_ms - session.start_ms > self.max_session_days * 86_400_000
+
+
+def is_copy(counted_ms: Iterable[int], event_time_ms: int, rule: SessionRule) -> bool:
+    """The dedupe rule: an event is a copy (a duplicate) when a counted copy of its ``(ip, host,
+    event_id)`` that arrived before it is at most ``rule.timeout_ms`` away from it in event time.
+
+    ``counted_ms`` are the event times of the copies already counted (in arrival order).
+    """
+    return any(abs(event_time_ms - t) <= rule.timeout_ms for t in counted_ms)
 
 
 def session_id(host: str, ip: str, start_ms: int) -> str:
@@ -225,27 +241,35 @@ def session_from_aggregates(
 class SessionBuilder:
     """The aggregates of one session as events arrive (in any order) and as sessions merge.
 
-    Holds the event ids and distinct urls of the session: memory is per open session, released
-    when the session is closed and turned into a :class:`Session` by :meth:`build`.
+    Holds the event times of each counted ``event_id`` (for :func:`is_copy`) and the distinct urls of
+    the session: memory is per open session, released when the session is closed and turned into a
+    :class:`Session` by :meth:`build`.
     """
 
-    __slots__ = ("host", "ip", "start_ms", "end_ms", "ids", "urls", "errors", "first", "last")
+    __slots__ = ("host", "ip", "start_ms", "end_ms", "ids", "urls", "events", "errors", "first", "last")
 
     def __init__(self, event: Event):
         self.host = event.host
         self.ip = event.ip
         self.start_ms = self.end_ms = event.event_time_ms
-        self.ids = {event.event_id}
+        self.ids: dict[str, list[int]] = {event.event_id: [event.event_time_ms]}
         self.urls = {event.url}
+        self.events = 1
         self.errors = 1 if event.is_error else 0
         self.first = event
         self.last = event
 
+    def has_copy_of(self, event: Event, rule: SessionRule) -> bool:
+        """True when a counted event of this session makes ``event`` a copy (:func:`is_copy`)."""
+        counted = self.ids.get(event.event_id)
+        return counted is not None and is_copy(counted, event.event_time_ms, rule)
+
     def add(self, event: Event) -> None:
-        """Add an event of the same key that is not a duplicate (the caller checks ``ids``)."""
+        """Add an event of the same key that is not a copy (the caller checks :meth:`has_copy_of`)."""
         t = event.event_time_ms
-        self.ids.add(event.event_id)
+        self.ids.setdefault(event.event_id, []).append(t)
         self.urls.add(event.url)
+        self.events += 1
         if event.is_error:
             self.errors += 1
         if (t, event.event_id) < (self.first.event_time_ms, self.first.event_id):
@@ -256,9 +280,11 @@ class SessionBuilder:
             self.end_ms = t
 
     def merge(self, other: SessionBuilder) -> None:
-        """Absorb ``other`` (same key, disjoint ids): a late event has bridged the two sessions."""
-        self.ids |= other.ids
+        """Absorb ``other`` (same key): an out-of-order event has bridged the two sessions."""
+        for event_id, times in other.ids.items():
+            self.ids.setdefault(event_id, []).extend(times)
         self.urls |= other.urls
+        self.events += other.events
         self.errors += other.errors
         if (other.first.event_time_ms, other.first.event_id) < (self.first.event_time_ms, self.first.event_id):
             self.first = other.first
@@ -274,7 +300,7 @@ class SessionBuilder:
             self.ip,
             self.start_ms,
             self.end_ms,
-            len(self.ids),
+            self.events,
             len(self.urls),
             first.url,
             self.last.url,

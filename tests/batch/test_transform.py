@@ -106,27 +106,59 @@ def test_the_late_area_of_the_day_is_read(spark, raw_area) -> None:
     assert (counts.read, counts.read_late_area) == (2, 1)
 
 
-def test_duplicate_event_ids_count_once_keeping_the_earliest_copy(spark, raw_area) -> None:
-    settings, root, _ = raw_area
+def test_copies_count_once_keeping_the_first_to_arrive(spark, raw_area) -> None:
+    settings, root, late = raw_area
     events = [
-        _event("2026-11-20T10:00:05.000Z", url="/copy-later", event_id="e-1"),
-        _event("2026-11-20T10:00:00.000Z", url="/copy-first", event_id="e-1"),
+        _event("2026-11-20T10:00:05.000Z", url="/copy-first-to-arrive", event_id="e-1"),
+        _event("2026-11-20T10:00:00.000Z", url="/copy-earlier-in-time", event_id="e-1"),
         _event("2026-11-20T10:00:10.000Z", url="/other", event_id="e-2"),
         _event("2026-11-20T10:00:10.000Z", url="/no-id"),  # no id: derived from the content ...
         _event("2026-11-20T10:00:10.000Z", url="/no-id"),  # ... so an identical resend is a duplicate
         _event("2026-11-20T10:00:00.000Z", ip="198.51.100.2", url="/same-id-other-key", event_id="e-1"),
+        _event("2026-11-20T10:20:00.000Z", url="/same-id-20-minutes-later", event_id="e-2"),  # its own event
     ]
-    write_day_files(root, events)
+    # Two lander batches of partition 3: offsets 100..104, then 200..201 (one line in the late area).
+    write_day_files(root, events[:5], part="part-003-000000000100-000000000104")
+    write_day_files(root, events[5:6], part="part-003-000000000200-000000000201")
+    write_day_files(late, [_event("2026-11-20T10:00:07.000Z", url="/late-copy", event_id="e-1")],
+                    part="part-003-000000000150-000000000150")  # fmt: skip
+    write_day_files(root, events[6:], part="part-003-000000000300-000000000300")
     frames = _frames(spark, settings, D)
     records = _records(frames)
-    by_ip = {r["ip"]: r for r in records}
-    assert (by_ip["203.0.113.9"]["events"], by_ip["203.0.113.9"]["first_url"]) == (3, "/copy-first")
-    assert by_ip["198.51.100.2"]["events"] == 1  # the id counts once per key, not globally
+    by_ip = {}
+    for r in records:
+        by_ip.setdefault(r["ip"], []).append(r)
+    first, later = by_ip["203.0.113.9"]
+    assert (first["events"], first["first_url"]) == (3, "/copy-first-to-arrive")
+    assert first["start"] == "2026-11-20T10:00:05.000Z"
+    assert (later["events"], later["first_url"]) == (1, "/same-id-20-minutes-later")
+    assert by_ip["198.51.100.2"][0]["events"] == 1  # the id counts once per key, not globally
     counts = BatchResult(D)
     count_day(frames, D, counts)
-    assert (counts.read, counts.duplicates, counts.in_sessions_of_day) == (6, 2, 4)
-    reference = sessionize(events, RULE)
-    assert sorted(s.events for s in reference) == sorted(r["events"] for r in records)
+    assert (counts.read, counts.duplicates, counts.in_sessions_of_day) == (8, 3, 5)
+    arrival = [*events[:5], _event("2026-11-20T10:00:07.000Z", url="/late-copy", event_id="e-1"), *events[5:]]
+    reference = sessionize(arrival, RULE)
+    assert [comparable_to_spark(s) for s in reference] == records
+
+
+def comparable_to_spark(session) -> dict:
+    return {name: session.to_dict()[name] for name in VECTOR_FIELDS}
+
+
+def test_arrival_is_the_partition_offset_and_line_of_the_file(spark, tmp_path) -> None:
+    from batch.events import read_raw_dir
+
+    directory = tmp_path / "dt=2026-11-20"
+    directory.mkdir()
+    (directory / "part-007-000000000042-000000000044.jsonl").write_text('{"url": "/a"}\n\n{"url": "/b"}\r\n')
+    (directory / "hand-made.jsonl").write_text('{"url": "/c"}\n')
+    rows = read_raw_dir(spark, str(directory)).select("url", "arrival.*").collect()
+    got = sorted((r["url"], r["partition"], r["offset"], r["file"], r["line"]) for r in rows)
+    assert got == [
+        ("/a", 7, 42, "part-007-000000000042-000000000044.jsonl", 0),
+        ("/b", 7, 42, "part-007-000000000042-000000000044.jsonl", 2),
+        ("/c", None, None, "hand-made.jsonl", 0),
+    ]
 
 
 def test_first_and_last_event_ties_in_time_are_broken_by_event_id(spark, raw_area) -> None:

@@ -65,13 +65,27 @@ def test_streaming_sessionizer_matches_vector(case: Case) -> None:
     assert all(s.status == "closed" for s in sessions)
 
 
+def _interleave_keeping_copies_in_order(events: list[Event], seed: int) -> list[Event]:
+    """A random order of ``events`` in which the copies of each (ip, host, event_id) keep their order:
+    the only order the dedupe rule depends on (the first copy to arrive wins)."""
+    rng = random.Random(seed)
+    slots = list(range(len(events)))
+    rng.shuffle(slots)
+    by_identity: dict[tuple[str, str, str], list[int]] = {}
+    for position, event in enumerate(events):
+        by_identity.setdefault((event.ip, event.host, event.event_id), []).append(position)
+    order: dict[int, int] = {}
+    for positions in by_identity.values():
+        for position, slot in zip(positions, sorted(slots[p] for p in positions), strict=True):
+            order[position] = slot
+    return [events[p] for p in sorted(range(len(events)), key=order.__getitem__)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_batch_sessionize_matches_vector_in_any_input_order(case: Case) -> None:
+def test_batch_sessionize_matches_vector_in_any_order_that_keeps_copies_in_arrival_order(case: Case) -> None:
     events = [parse_event(raw) for raw in case.events]
     assert _records(sessionize(events, _rule(case))) == case.expected
-    shuffled = list(events)
-    random.Random(7).shuffle(shuffled)
-    assert _records(sessionize(shuffled, _rule(case))) == case.expected
+    assert _records(sessionize(_interleave_keeping_copies_in_order(events, 7), _rule(case))) == case.expected
 
 
 @pytest.mark.parametrize(("gap_ms", "sessions"), [(299_999, 1), (300_000, 1), (300_001, 2)])
@@ -200,12 +214,49 @@ def test_duplicate_event_id_counts_once_per_key() -> None:
     assert sorted((s.host, s.events) for s in sessions) == [("h.io", 1), ("other.io", 1)]
 
 
-def test_batch_dedupes_an_id_across_the_whole_key() -> None:
+def _both_modes(events: list[Event], rule: SessionRule = RULE) -> list[Session]:
+    """The sessions of ``events`` (in arrival order) by the streaming and the batch mode, which must agree."""
+    streamed, sessionizer = _stream(events, rule)
+    assert sessionizer.late == 0
+    batch = sessionize(events, rule)
+    assert _records(streamed) == _records(batch)
+    return batch
+
+
+def test_copies_within_the_timeout_are_one_event_and_the_first_to_arrive_wins() -> None:
+    first_to_arrive = _ev(T0 + 5_000, url="/arrived-first", event_id="x")
+    later_but_earlier_in_time = _ev(T0, url="/arrived-second", event_id="x", status=500)
+    (session,) = _both_modes([first_to_arrive, later_but_earlier_in_time, _ev(T0 + 9_000, url="/next")])
+    assert (session.events, session.first_url, session.start_ms, session.errors) == (2, "/arrived-first", T0 + 5_000, 0)
     stats: dict[str, int] = {}
-    events = [_ev(T0, event_id="x"), _ev(T0 + 3_600_000, event_id="x"), _ev(T0 + 3_600_001, event_id="y")]
-    sessions = sessionize(events, RULE, stats)
-    assert [(s.start_ms, s.events) for s in sessions] == [(T0, 1), (T0 + 3_600_001, 1)]  # the earliest copy counts
-    assert (stats["events_in"], stats["duplicates"], stats["sessionized"]) == (3, 1, 2)
+    sessionize([first_to_arrive, later_but_earlier_in_time], RULE, stats)
+    assert (stats["events_in"], stats["duplicates"], stats["sessionized"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("apart_ms", "events"), [(299_999, 1), (300_000, 1), (300_001, 2), (3_600_000, 2)])
+def test_copies_further_apart_than_the_timeout_are_separate_events(apart_ms: int, events: int) -> None:
+    sessions = _both_modes([_ev(T0, event_id="x", url="/a"), _ev(T0 + apart_ms, event_id="x", url="/b")])
+    assert sum(s.events for s in sessions) == events
+
+
+def test_a_copy_is_judged_against_every_counted_copy_not_only_the_first() -> None:
+    # x@0 counts; x@400 s is more than the timeout away, so it counts too; x@350 s is within the
+    # timeout of x@400 s: a copy. /between bridges them into one session holding x twice.
+    events = [
+        _ev(T0, event_id="x", url="/a"),
+        _ev(T0 + 400_000, event_id="x", url="/b"),
+        _ev(T0 + 350_000, event_id="x", url="/c"),
+        _ev(T0 + 200_000, url="/between"),
+    ]
+    (session,) = _both_modes(events, SessionRule(timeout_ms=300_000, allowed_lateness_ms=600_000))
+    assert (session.events, session.pages, session.last_url) == (3, 3, "/b")
+
+
+def test_distinct_events_at_the_same_millisecond_are_ordered_by_event_id_in_code_points() -> None:
+    # U+FF5E sorts before U+1F600 by code point, after it by UTF-16 unit (0xFF5E > 0xD83D).
+    bmp, astral = _ev(T0, event_id="e-\uff5e", url="/bmp"), _ev(T0, event_id="e-\U0001f600", url="/astral-\U0001f389")
+    (session,) = _both_modes([astral, bmp])
+    assert (session.first_url, session.last_url, session.events, session.pages) == ("/bmp", "/astral-\U0001f389", 2, 2)
 
 
 def _naive_sessions(events: list[Event], timeout_ms: int) -> list[tuple]:

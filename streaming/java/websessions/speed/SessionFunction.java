@@ -18,8 +18,14 @@ import org.apache.flink.util.OutputTag;
 /**
  * Sessions of one (ip, host) key in event time, the rule of {@code websessions.sessions}: an event
  * joins every session it touches ({@code start - timeout <= t <= end + timeout}; a gap of exactly the
- * timeout continues a session), touching sessions merge, an event id already in one of the key's
- * sessions counts once. A session closes once the watermark is past {@code end + timeout}.
+ * timeout continues a session), touching sessions merge, and an event is a copy (dropped; the first copy
+ * to arrive wins) when a counted event of the key's open sessions has its id and is at most the timeout
+ * away from it ({@code websessions.sessions.is_copy}). A session closes once the watermark is past
+ * {@code end + timeout}.
+ *
+ * <p>State per key is bounded: each session keeps at most {@code maxIdsPerSession} counted event times
+ * and {@code maxUrlsPerSession} urls ({@link SessionAggregate} says what stays exact beyond them), and a
+ * key's sessions, minutes and drops are bounded by the lateness.
  *
  * <p>Output rows ({@link SpeedSessions#OUTPUT_NAMES}), each about one session start:
  * {@code open} (the live record so far), {@code session} (closed, final) and {@code drop} (an open row
@@ -28,7 +34,7 @@ import org.apache.flink.util.OutputTag;
  *
  * <p>Live metrics, on the side output {@link #METRICS}: for each minute of event time in which the key
  * had events, once the watermark has passed the minute, one row (host, minute, events, 1 user,
- * errors), an event id counting once per key as in the sessions. The key is (ip, host), so summing a
+ * errors), counting the events the sessions count (a copy does not count). The key is (ip, host), so summing a
  * host's rows per minute gives its events, active users (distinct ips) and errors.
  *
  * <p>Late events never reach this function: the job routes events behind the watermark away first.
@@ -42,14 +48,21 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
 
     private final long timeoutMs;
     private final long emitIntervalMs;
+    private final int maxIds;
+    private final int maxUrls;
     private transient ValueState<KeySessions> state;
 
-    public SessionFunction(long timeoutMs, long emitIntervalMs) {
+    public SessionFunction(long timeoutMs, long emitIntervalMs, int maxIdsPerSession, int maxUrlsPerSession) {
         if (timeoutMs <= 0 || emitIntervalMs < 0) {
             throw new IllegalArgumentException("the timeout must be positive and the emit interval not negative");
         }
+        if (maxIdsPerSession < 1 || maxUrlsPerSession < 1) {
+            throw new IllegalArgumentException("a session must be allowed to keep at least one id and one url");
+        }
         this.timeoutMs = timeoutMs;
         this.emitIntervalMs = emitIntervalMs;
+        this.maxIds = maxIdsPerSession;
+        this.maxUrls = maxUrlsPerSession;
     }
 
     @Override
@@ -69,8 +82,8 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
         }
         ArrayList<SessionAggregate> sessions = ks.sessions;
         for (SessionAggregate s : sessions) {
-            if (s.ids.contains(e.id)) {
-                return; // a duplicate: the state is unchanged
+            if (s.hasCopyOf(e.id, e.timeMs, timeoutMs)) {
+                return; // a copy of a counted event: the state is unchanged
             }
         }
         long minute = Math.floorDiv(e.timeMs, MINUTE_MS);
@@ -91,9 +104,9 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             if (s.startMs - timeoutMs <= e.timeMs && e.timeMs <= s.endMs + timeoutMs) {
                 if (target == null) {
                     target = s;
-                    target.add(e);
+                    target.add(e, maxIds, maxUrls);
                 } else {
-                    target.merge(s);
+                    target.merge(s, maxIds, maxUrls);
                     if (s.emittedStartTime != null) {
                         ks.drops.add(s.emittedStartTime);
                     }
@@ -102,7 +115,7 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             }
         }
         if (target == null) {
-            target = SessionAggregate.of(e);
+            target = SessionAggregate.of(e, maxIds, maxUrls);
             int at = 0;
             while (at < sessions.size() && sessions.get(at).startMs < target.startMs) {
                 at++;
@@ -213,7 +226,7 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
 
     private static RowData record(String kind, KeySessions ks, SessionAggregate s) {
         return GenericRowData.of(str(kind), str(ks.host), str(ks.ip), str(s.startTime), str(s.endTime),
-                (long) s.ids.size(), (long) s.urls.size(), s.errors, str(s.firstUrl), str(s.lastUrl),
+                s.events, (long) s.urls.size(), s.errors, str(s.firstUrl), str(s.lastUrl),
                 str(s.firstReferrer), str(s.firstUserAgent), str(s.firstGeo));
     }
 

@@ -88,15 +88,19 @@ public final class SpeedSessions {
      * The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}, and the
      * per-key minute metrics of {@link SessionFunction#METRICS} as rows of {@link #METRIC_NAMES}, with
      * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks.
+     * Each session keeps at most {@code maxIdsPerSession} event times and {@code maxUrlsPerSession} urls
+     * (see {@link SessionAggregate}).
      */
-    public static Table[] sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs) {
+    public static Table[] sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs,
+            int maxIdsPerSession, int maxUrlsPerSession) {
         Table input = events.select(Arrays.stream(INPUT_COLUMNS).map(Expressions::$).toArray(Expression[]::new));
         // Internal rows in and out: no conversion to external objects, the planner's own serializers.
         DataStream<RowData> rows = tEnv.toDataStream(
                 input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
         SingleOutputStreamOperator<RowData> sessions = rows
                 .keyBy(SpeedSessions::key, Types.STRING)
-                .process(new SessionFunction(timeoutMs, emitIntervalMs), InternalTypeInfo.of(OUTPUT_TYPE))
+                .process(new SessionFunction(timeoutMs, emitIntervalMs, maxIdsPerSession, maxUrlsPerSession),
+                        InternalTypeInfo.of(OUTPUT_TYPE))
                 .name("sessions (ip, host)");
         Table metrics = tEnv.fromDataStream(sessions.getSideOutput(SessionFunction.METRICS), Schema.newBuilder()
                 .columnByMetadata("rowtime", "TIMESTAMP_LTZ(3)")
