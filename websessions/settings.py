@@ -94,7 +94,7 @@ class Settings:
     collector_queue_max_kbytes: int = 32768
     collector_delivery_timeout_s: float = 5.0
     collector_retry_after_s: int = 5
-    collector_linger_ms: int = 2
+    collector_linger_ms: int = 1
     # `websessions ingest`: a message Kafka has not acknowledged after this long fails the run.
     ingest_delivery_timeout_s: float = 30.0
 
