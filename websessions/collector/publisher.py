@@ -45,7 +45,7 @@ class _Pending:
         self.future: asyncio.Future = owner.loop.create_future()
         self.owner = owner
 
-    def acked(self, err) -> None:
+    def acked(self, err, _msg=None) -> None:
         self.owner._acks.append((self, err))
 
 
@@ -65,6 +65,7 @@ class AsyncPublisher:
             queue_max_kbytes=settings.collector_queue_max_kbytes,
             block_when_full=False,
             poll_inline=False,
+            count_deliveries=False,
         )
         self._acks: list[tuple[_Pending, object]] = []
         self.last_success = 0.0

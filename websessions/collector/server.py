@@ -180,6 +180,15 @@ def _run_worker(settings: Settings, sock: socket.socket, ready: threading.Event 
     uvloop.run(_serve_socket(settings, sock, ready))
 
 
+def _die_with_parent() -> None:
+    """A worker gets SIGTERM when the first process dies, even by ``kill -9`` (Linux's PR_SET_PDEATHSIG),
+    so no orphaned worker keeps the port."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def _exit_on_signal(signum: int, _frame) -> None:
     raise SystemExit(0)
 
@@ -196,6 +205,7 @@ def serve(settings: Settings, port: int | None = None, ready: threading.Event | 
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:  # a worker: serve, then leave without running the parent's cleanup
+            _die_with_parent()
             code = 0
             try:
                 _run_worker(settings, sock, None)
