@@ -6,6 +6,10 @@ from typing import Any
 
 from websessions.settings import Settings
 
+#: The broker closes connections idle ``kafka_connections_max_idle_ms`` and librdkafka reconnects on the
+#: next request; without this it would log each such close as a failure.
+QUIET_DISCONNECTS = {"log.connection.close": False}
+
 
 def producer(settings: Settings, **overrides: Any):
     """An idempotent producer that waits for all in-sync replicas (acks=all)."""
@@ -17,6 +21,7 @@ def producer(settings: Settings, **overrides: Any):
         "acks": "all",
         "linger.ms": 20,
         "compression.type": "lz4",
+        **QUIET_DISCONNECTS,
         **overrides,
     }
     return Producer(config)
@@ -32,6 +37,7 @@ def consumer(settings: Settings, group_id: str, **overrides: Any):
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        **QUIET_DISCONNECTS,
         **overrides,
     }
     return Consumer(config)

@@ -19,6 +19,7 @@ from websessions.stack.artifacts import ArtifactError
 from websessions.stack.process import ManagedProcess
 from websessions.stack.registry import SERVICE_ORDER, build_service, build_services
 from websessions.stack.service import Service, StackError, port_open, summarize_output, wait_until
+from websessions.stack.supervisor import job_states
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -184,7 +185,34 @@ def print_status(settings: Settings) -> bool:
             row["detail"],
         )
     Console().print(table)
+    print_jobs(settings)
     return all(row["healthy"] for row in rows)
+
+
+def print_jobs(settings: Settings) -> None:
+    """The supervised product jobs (lander, speed layer, collector): what runs, restarts, the last cause."""
+    states = job_states(settings.run_dir)
+    if not states:
+        return
+    table = Table(title="supervised jobs")
+    for column in ("job", "supervisor pid", "child pid", "state", "restarts", "last cause"):
+        table.add_column(column)
+    for state in states:
+        alive = state.supervisor_alive
+        shown = state.state if alive else ("stopped" if state.state == "stopped" else "supervisor gone")
+        colour = {"running": "green", "crash-loop": "red", "backing-off": "yellow"}.get(shown)
+        cause = state.last_cause or "-"
+        if state.last_error:
+            cause += f" ({state.last_error})"
+        table.add_row(
+            state.name,
+            str(state.supervisor_pid) if alive else "-",
+            str(state.live_child_pid() or "-"),
+            f"[{colour}]{shown}[/{colour}]" if colour else shown,
+            str(state.restarts),
+            cause,
+        )
+    Console().print(table)
 
 
 def print_logs(settings: Settings, service_name: str, lines: int = 60) -> None:

@@ -6,12 +6,15 @@ mistaken for one of ours and ``down`` only ever signals processes the stack star
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -25,7 +28,8 @@ class ProcessSpec:
     user: str | None = None  # run as this user (e.g. postgres refuses to run as root)
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (with the pid, its identity), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -58,7 +62,7 @@ class ManagedProcess:
             pid = int(raw_pid)
         except (OSError, ValueError):
             return None
-        if _start_time(pid) != started or _is_zombie(pid):
+        if start_time(pid) != started or _is_zombie(pid):
             self.pid_file.unlink(missing_ok=True)
             return None
         return pid
@@ -81,7 +85,7 @@ class ManagedProcess:
                 user=spec.user,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+        self.pid_file.write_text(f"{proc.pid} {start_time(proc.pid)}\n")
         return proc.pid
 
     def stop(self) -> bool:
@@ -109,6 +113,11 @@ class ManagedProcess:
             return ""
 
 
+def is_running(pid: int, started: str | None) -> bool:
+    """True if ``pid`` is the process that started at ``started`` (see :func:`start_time`) and not a zombie."""
+    return started is not None and start_time(pid) == started and not _is_zombie(pid)
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -127,6 +136,12 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def _group_alive(pgid: int) -> bool:
     """True while any non-zombie process of the group ``pgid`` is alive."""
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> list[int]:
+    """The pids of the live (non-zombie) processes of the process group ``pgid``."""
+    members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -135,5 +150,10 @@ def _group_alive(pgid: int) -> bool:
         except OSError:
             continue
         if fields_after[2] == str(pgid) and fields_after[0] != "Z":
-            return True
-    return False
+            members.append(int(entry.name))
+    return members
+
+
+def die_with_parent() -> None:
+    """In a forked child (``preexec_fn``): get SIGKILL when the parent dies, however it dies."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

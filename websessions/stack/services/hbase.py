@@ -23,7 +23,6 @@ Everything listens on 127.0.0.1; the master and region server web UIs are off.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import signal
 import subprocess
@@ -32,7 +31,7 @@ import threading
 from xml.sax.saxutils import escape
 
 from websessions.stack.jvm import java_argv
-from websessions.stack.process import ProcessSpec
+from websessions.stack.process import ProcessSpec, die_with_parent
 from websessions.stack.service import Service, port_open
 
 LOG4J2 = """\
@@ -63,7 +62,6 @@ NAMESPACE_TABLE = "hbase:namespace"
 #: Seconds the supervisor gives each stage: the stop client, the cluster shutdown, the JVM's SIGTERM.
 SHUTDOWN_GRACE_S = 20.0
 STOP_CLIENT_HEAP = "128m"
-PR_SET_PDEATHSIG = 1
 
 
 class HBase(Service):
@@ -119,6 +117,8 @@ class HBase(Service):
             "hbase.regionserver.thrift.port": str(s.hbase_thrift_port),
             "hbase.thrift.info.port": str(s.hbase_thrift_info_port if s.hbase_thrift_info_port > 0 else -1),
             "hbase.thrift.info.bindAddress": host,
+            # A client connection that sends nothing for this long is closed (the speed writer reconnects).
+            "hbase.thrift.server.socket.read.timeout": str(s.hbase_thrift_idle_timeout_ms),
         }
 
     def _site_xml(self) -> str:
@@ -187,11 +187,6 @@ class HBase(Service):
         return f"thrift {s.hbase_host}:{s.hbase_thrift_port} (happybase); zookeeper :{s.hbase_zookeeper_port}"
 
 
-def _die_with_parent() -> None:
-    """In the forked child: get SIGKILL when the supervisor dies, however it dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def supervise(run: list[str], stop: list[str], grace_s: float = SHUTDOWN_GRACE_S) -> int:
     """Run the standalone HMaster; on SIGTERM/SIGINT shut the cluster down cleanly, then return.
 
@@ -201,12 +196,12 @@ def supervise(run: list[str], stop: list[str], grace_s: float = SHUTDOWN_GRACE_S
     stop_requested = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop_requested.set())
-    master = subprocess.Popen(run, process_group=0, preexec_fn=_die_with_parent)
+    master = subprocess.Popen(run, process_group=0, preexec_fn=die_with_parent)
     while master.poll() is None and not stop_requested.wait(0.5):
         pass
     if master.poll() is None:
         try:
-            subprocess.run(stop, timeout=grace_s, process_group=0, preexec_fn=_die_with_parent, check=False)
+            subprocess.run(stop, timeout=grace_s, process_group=0, preexec_fn=die_with_parent, check=False)
             master.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             master.terminate()  # the JVM's shutdown hooks; what they miss is replayed from the WAL

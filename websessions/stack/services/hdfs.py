@@ -80,6 +80,8 @@ class Hdfs(Service):
             "hadoop.tmp.dir": str(self.data_dir / "tmp"),
             # The identity the web UI browses as (no login on a local stack).
             "hadoop.http.staticuser.user": s.hdfs_user,
+            # The NameNode's and DataNode's HTTP servers (WebHDFS) close keep-alive connections idle this long.
+            "hadoop.http.idle_timeout.ms": str(s.hdfs_http_idle_timeout_ms),
         }
 
     def hdfs_site(self) -> dict[str, str]:

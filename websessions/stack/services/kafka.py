@@ -62,6 +62,8 @@ class Kafka(Service):
                 "num.network.threads=2",
                 "num.io.threads=2",
                 "log.retention.hours=168",
+                # Idle client connections are closed (clients reconnect): short enough for a test to wait out.
+                f"connections.max.idle.ms={s.kafka_connections_max_idle_ms}",
                 "",
             ]
         )
