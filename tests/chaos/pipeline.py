@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from streaming.runner import read_stats, speed_dir
+from streaming.runner import read_stats, speed_dir, stats_path
 from tests.chaos.ledger import Verdict, publish, read_landed
 from tests.integration.datasets import kafka_topics, private_root, private_settings
 from tests.vectors.loader import comparable, sort_key
@@ -51,6 +51,8 @@ def private_pipeline(base: Settings, prefix: str) -> Iterator[Settings]:
         hdfs.webhdfs(settings).delete(private_root(settings), recursive=True)
         for name in ("speed", "lander"):
             (settings.run_dir / f"{job_name(settings, name)}.supervisor.json").unlink(missing_ok=True)
+        stats_path(settings).unlink(missing_ok=True)
+        lander_stats_path(settings).unlink(missing_ok=True)
 
 
 def record(reliability, fault: str, rounds: int, verdict: Verdict, recover_s: float, notes: str) -> None:
