@@ -51,6 +51,7 @@ class SinkStats:
     invalid: int = 0
     late: int = 0
     undecodable: int = 0
+    hbase_reconnects: int = 0  # flushes retried on a fresh connection (the server had closed the idle one)
     source_offsets: dict[int, int] = field(default_factory=dict)  # partition -> last offset read by the job
 
     def as_dict(self) -> dict:
@@ -82,6 +83,7 @@ class SpeedSink:
         self._open: dict[tuple[str, str, int], Session] = {}
         self._open_deletes: set[tuple[str, str, int]] = set()
         self._metrics: dict[tuple[str, int], MinuteMetrics] = {}
+        self._late: list[tuple[str, str, int, int, int]] = []  # late events to record (host, ip, ms, part, offset)
         self.kinds: Counter = Counter()
 
     def restore(self, store: HBaseSessions) -> int:
@@ -122,6 +124,7 @@ class SpeedSink:
             metrics = metrics_of(row)
             self._metrics[(metrics.host, metrics.minute)] = metrics
         elif kind == "late":
+            self._late.append((row["host"], row["ip"], parse_time_ms(row["t_start"]), row["part"], row["offset_min"]))
             if len(self.late_seen) < LATE_REMEMBERED:
                 self.late_seen.add((row["part"], row["offset_min"]))
             else:
@@ -145,22 +148,15 @@ class SpeedSink:
 
     @property
     def pending(self) -> int:
-        return len(self._closed) + len(self._open) + len(self._open_deletes) + len(self._metrics)
+        return len(self._closed) + len(self._open) + len(self._open_deletes) + len(self._metrics) + len(self._late)
 
     def flush(self, store: HBaseSessions) -> None:
-        """Write everything pending (one batched round per table)."""
+        """Write everything pending (one batched round per table), on a fresh connection if the Thrift server
+        closed the idle one (the writes are whole records: a repeated one changes nothing)."""
         if not self.pending:
             return
-        writer = store.writer()
-        for session in self._closed.values():
-            writer.put_closed(session)
-        for host, ip, start in self._open_deletes:
-            writer.delete_open(host, ip, start)
-        for session in self._open.values():
-            writer.put_open(session)
-        for metrics in self._metrics.values():
-            writer.put_metrics(metrics)
-        writer.flush()
+        store.retrying(lambda: self._write(store), "the speed writer's flush")
+        self.stats.hbase_reconnects = store.reconnects
         for key in (*self._closed, *self._open_deletes):
             self.open_rows.pop(key, None)
         for key, session in self._open.items():
@@ -176,6 +172,20 @@ class SpeedSink:
         self._open.clear()
         self._open_deletes.clear()
         self._metrics.clear()
+
+    def _write(self, store: HBaseSessions) -> None:
+        writer = store.writer()
+        for session in self._closed.values():
+            writer.put_closed(session)
+        for host, ip, start in self._open_deletes:
+            writer.delete_open(host, ip, start)
+        for session in self._open.values():
+            writer.put_open(session)
+        for metrics in self._metrics.values():
+            writer.put_metrics(metrics)
+        writer.flush()
+        store.put_late_events(self._late)
+        self._late.clear()
 
     def refresh_source_stats(self) -> None:
         s = self.stats

@@ -82,9 +82,30 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
+    if args.action != "serve":
+        return _collect_background(args)
     from websessions.collector import serve
 
     serve(get_settings(), port=args.port)
+    return 0
+
+
+def _collect_background(args: argparse.Namespace) -> int:
+    """``collect start|stop|status``: the collector as a supervised background job (as ``land``)."""
+    from websessions.background import BackgroundJob
+
+    settings = get_settings()
+    job = BackgroundJob(settings, "collector", ["collect", *(["--port", str(args.port)] if args.port else [])])
+    if args.action == "start":
+        pid, started = job.start()
+        print(f"collector {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
+    elif args.action == "stop":
+        print("collector stopped" if job.stop() else "collector was not running")
+    else:
+        pid = job.pid()
+        print(f"collector {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+        print(f"  {job.status_line()}")
+        return 0 if pid else 3
     return 0
 
 
@@ -100,11 +121,16 @@ def _land(args: argparse.Namespace) -> int:
     job = BackgroundJob(settings, "lander", ["land", "run", "--batch-max", str(args.batch_max)])
     if args.action == "run":
         from websessions.lander import RawLander
+        from websessions.lander_lease import Fenced, LeaseHeld
 
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         lander = RawLander(settings, batch_max=args.batch_max)
-        stats = lander.run(stop, idle_exit_s=args.idle_exit, stats_path=lander_stats_path(settings))
+        try:
+            stats = lander.run(stop, idle_exit_s=args.idle_exit, stats_path=lander_stats_path(settings))
+        except (LeaseHeld, Fenced) as exc:
+            print(f"error: lander: {exc}", file=sys.stderr)
+            return 1
         print(json.dumps(stats.__dict__))
     elif args.action == "start":
         pid, started = job.start()
@@ -116,6 +142,7 @@ def _land(args: argparse.Namespace) -> int:
         stats_file = lander_stats_path(settings)
         stats = stats_file.read_text() if stats_file.exists() else "{}"
         print(f"lander {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; last stats {stats}")
+        print(f"  {job.status_line()}")
         return 0 if pid else 3
     return 0
 
@@ -124,12 +151,8 @@ def _audit(args: argparse.Namespace) -> int:
     from websessions.audit import audit_day
 
     report = audit_day(get_settings(), args.date)
-    print(
-        f"{report.dt}: produced {report.produced} = landed {report.landed} + late {report.late}"
-        f" (difference {report.difference}); dead-lettered {report.dead_lettered};"
-        f" day {'complete' if report.complete else 'not complete yet'}"
-    )
-    return 0 if report.difference == 0 else 1
+    print(report.summary())
+    return 0 if report.balanced else 1
 
 
 def _sessions(args: argparse.Namespace) -> int:
@@ -162,23 +185,22 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from websessions.reconcile import ReconciliationFailed, reconcile_day
+    from websessions.reconcile import check, reconcile_day
     from websessions.report import ensure_serving_schema
 
     settings = get_settings()
     ensure_serving_schema(settings)
-    try:
-        results = reconcile_day(settings, args.date)
-        failed = None
-    except ReconciliationFailed as exc:
-        results, failed = reconcile_day(settings, args.date, fail=False), exc
+    results = reconcile_day(settings, args.date, fail=False)
     for r in results.values():
+        causes = ", ".join(f"{cause} {n}" for cause, n in sorted(r.causes.items())) or "none"
         print(
             f"{args.date} {r.host}: matched {r.matched}, speed-only {r.speed_only}, batch-only {r.batch_only},"
-            f" event-count differences {r.event_count_diffs}, mismatch ratio {r.mismatch_ratio:.3f}"
+            f" event-count differences {r.event_count_diffs}, mismatch ratio {r.mismatch_ratio:.3f};"
+            f" causes: {causes}"
         )
-    if failed:
-        print(f"error: {failed}", file=sys.stderr)
+    problems = check(results, settings.reconcile_max_mismatch_ratio)
+    if problems:
+        print(f"error: reconciliation of {args.date} failed: " + "; ".join(problems), file=sys.stderr)
         return 1
     return 0
 
@@ -190,13 +212,14 @@ def _report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from websessions.report import domain_report, ensure_serving_schema
+    from websessions.report import day_layers, domain_report, ensure_serving_schema
 
     settings = get_settings()
     ensure_serving_schema(settings)
     rows = domain_report(settings, args.date_from, args.date_to, host=args.host)
+    days = day_layers(settings, args.date_from, args.date_to)
     if args.format == "json":
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        print(json.dumps({"rows": [r.as_dict() for r in rows], "days": [d.__dict__ for d in days]}, indent=2))
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].as_dict()) if rows else ["host"])
         writer.writeheader()
@@ -212,7 +235,10 @@ def _report(args: argparse.Namespace) -> int:
                 r.host, r.layer, str(r.sessions), f"{r.avg_events_per_session:.2f}", str(r.max_events_per_session),
                 f"{r.avg_duration_s:.1f}", str(r.unique_ips), f"{r.bounce_rate:.1%}",
             )  # fmt: skip
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        for d in days:
+            console.print(f"  {d.dt}: {d.layer} layer ({d.note})")
     return 0
 
 
@@ -247,6 +273,7 @@ def _speed(args: argparse.Namespace) -> int:
     stats = read_stats(settings) or {}
     print(f"speed layer {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; job {stats.get('job_id', '-')}"
           f" {stats.get('job_status', '')}")  # fmt: skip
+    print(f"  {job.status_line()}")
     if stats:
         age = time.time() - stats.get("updated_at", 0)
         print(
@@ -487,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="publish a JSON-lines file to Kafka (invalid lines dead-lettered)")
     ingest.add_argument("file")
     ingest.set_defaults(func=_ingest)
-    collect = sub.add_parser("collect", help="the HTTP beacon collector")
+    collect = sub.add_parser("collect", help="the HTTP beacon collector (foreground, or start|stop|status)")
+    collect.add_argument("action", nargs="?", choices=["serve", "start", "stop", "status"], default="serve")
     collect.add_argument("--port", type=int, default=None)
     collect.set_defaults(func=_collect)
     land = sub.add_parser("land", help="the raw lander (Kafka -> HDFS, exactly once)")

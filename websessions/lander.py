@@ -22,8 +22,13 @@ JSON objects) go to the quarantine area with the reason and the raw bytes; landi
 
 One lander per topic: it holds a lease with a fencing token (:mod:`websessions.lander_lease`).
 
-A day D is complete once the event-time watermark has passed the end of D plus ``allowed_lateness_s``;
-events of a complete day go to the late area and are counted.
+Watermark and completeness. The lander's event-time watermark is the newest event time of the partition
+furthest behind: among partitions with a backlog, else among partitions that received events in the last
+``lander_idle_partition_s`` (a quiet partition does not hold it back), and never past the wall clock (one
+client with a fast clock cannot move it). A day D is complete once the watermark has passed the end of D
+plus ``allowed_lateness_s``. Events of a complete day go to the late area, are counted, and Airflow is told
+so that D is recomputed (:mod:`websessions.late_data`); events more than ``days_late_allowed`` days after
+their day's end (by the watermark) are quarantined as ``too_late``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from hdfs.util import HdfsError
 
 from websessions.clients import hdfs, kafka
 from websessions.lander_lease import LanderLease
+from websessions.late_data import LateNotifier
 from websessions.raw_layout import (
     COMPLETE_MARKER,
     classify,
@@ -107,13 +113,16 @@ class LanderStats:
     recovery: dict[str, int] = field(default_factory=dict)
     lag: dict[int, int] = field(default_factory=dict)
     lease_token: int | None = None
+    late_notices: int = 0  # days notified to Airflow for recomputation (websessions.late_data)
 
 
 class RawLander:
     """Consumes ``web_events`` and lands it in HDFS exactly once (see the module docstring)."""
 
-    def __init__(self, settings: Settings, batch_max: int = 100_000, flush_interval_s: float = 2.0):
+    def __init__(self, settings: Settings, batch_max: int = 100_000, flush_interval_s: float = 2.0, clock=time.time):
         self.settings = settings
+        self.clock = clock  # wall clock, seconds (the watermark never passes it)
+        self.notifier = LateNotifier(settings) if settings.lander_notify_airflow else None
         self.batch_max = batch_max
         self.flush_interval_s = flush_interval_s
         self.fs = hdfs.webhdfs(settings, timeout_s=60)
@@ -124,7 +133,9 @@ class RawLander:
         self._open_days: set[str] = set()
         self._known_dirs: set[str] = set()
         self._lateness_ms = settings.allowed_lateness_s * 1000
+        self._too_late_ms = settings.days_late_allowed * 86_400_000
         self._partition_max_ms: dict[int, int] = {}
+        self._partition_seen: dict[int, float] = {}  # partition -> monotonic time it last delivered events
         self._next: dict[int, int] = {}  # partition -> the next offset expected
         self._last_dt: dict[int, str] = {}  # partition -> the day of its latest landed file
         self._tmp_dir = lander_dir(settings) + "/tmp"
@@ -296,11 +307,16 @@ class RawLander:
                     groups[("quarantine", place.dt)].append(quarantine_record(msg, place.reason))
                     self._reasons[place.reason] += 1
                     continue
+                if place.dt in self._complete_days and self.too_late(place.dt):
+                    groups[("quarantine", place.dt)].append(quarantine_record(msg, "too_late"))
+                    self._reasons["too_late"] += 1
+                    continue
                 area = "late" if place.dt in self._complete_days else "raw"
                 groups[(area, place.dt)].append(msg.value())
                 if place.ts > newest:
                     newest = place.ts
             self._partition_max_ms[partition] = newest
+            self._partition_seen[partition] = time.monotonic()
             roots = {"raw": self.settings.raw_events_dir, "late": late_dir(self.settings),
                      "quarantine": quarantine_dir(self.settings)}  # fmt: skip
             for (area, dt), lines in sorted(groups.items()):
@@ -308,6 +324,8 @@ class RawLander:
                 self.fs.write(tmp, data=b"\n".join(lines) + b"\n", overwrite=True)
                 pairs.append((tmp, f"{day_dir(roots[area], dt)}/{part_name(partition, first, last)}"))
                 counts[area] += len(lines)
+                if area == "late" and self.notifier is not None:
+                    self.notifier.add(dt, len(lines))
                 if area == "raw":
                     self._open_days.add(dt)
                     self._last_dt[partition] = dt
@@ -333,24 +351,38 @@ class RawLander:
         self._failpoint("after_rename")
         return commits
 
-    def advance_watermark(self, pending_partitions: set[int]) -> int:
-        """The event-time watermark: the oldest newest-event-time of the partitions with events queued.
+    def too_late(self, dt: str) -> bool:
+        """An event of ``dt`` is too late once the watermark is ``days_late_allowed`` days past ``dt``'s end."""
+        return self.stats.watermark_ms > day_end_ms(dt) + self._too_late_ms
 
-        A partition with events still queued holds the watermark back (at its newest landed event,
-        or at zero if none landed yet), so a day is not declared complete while one partition may
-        still carry events of it; partitions read to their end do not hold it back.
+    def advance_watermark(self, pending_partitions: set[int]) -> int:
+        """The event-time watermark: the newest event time of the partition furthest behind.
+
+        A partition with events still queued holds the watermark back (at its newest landed event, or at
+        zero if none landed yet), so a day is not declared complete while one partition may still carry
+        events of it. Caught up, the partitions that delivered events within ``lander_idle_partition_s``
+        count (a quiet partition does not hold it back; one partition's fast clock does not move it past
+        the others). The watermark never passes the wall clock, and never goes back.
         """
-        pending = [self._partition_max_ms.get(p, 0) for p in pending_partitions]
-        candidate = min(pending) if pending else max(self._partition_max_ms.values(), default=0)
+        if pending_partitions:
+            candidate = min(self._partition_max_ms.get(p, 0) for p in pending_partitions)
+        else:
+            now = time.monotonic()
+            idle_s = self.settings.lander_idle_partition_s
+            active = [ms for p, ms in self._partition_max_ms.items() if now - self._partition_seen.get(p, 0) <= idle_s]
+            candidate = min(active) if active else max(self._partition_max_ms.values(), default=0)
+        candidate = min(candidate, int(self.clock() * 1000))
         self.stats.watermark_ms = max(self.stats.watermark_ms, candidate)
         return self.stats.watermark_ms
 
     def mark_complete_days(self) -> list[str]:
-        """Write the marker of every open day that the watermark has passed (end of day + lateness)."""
+        """Write the marker of every open day that the watermark and the wall clock have passed (end of day +
+        lateness)."""
         newly = []
+        now_ms = int(self.clock() * 1000)
         for dt in sorted(self._open_days):
             end_ms = day_end_ms(dt)
-            if self.stats.watermark_ms > end_ms + self._lateness_ms:
+            if min(self.stats.watermark_ms, now_ms) > end_ms + self._lateness_ms:
                 marker = {"watermark_ms": self.stats.watermark_ms, "marked_at": time.time()}
                 self.fs.write(
                     f"{day_dir(self.settings.raw_events_dir, dt)}/{COMPLETE_MARKER}",
@@ -399,6 +431,9 @@ class RawLander:
                     self._failpoint("after_commit")
                     self.advance_watermark(self._pending_partitions(consumer, topic))
                     self.mark_complete_days()
+                    if self.notifier is not None:
+                        self.notifier.flush()
+                        self.stats.late_notices = self.notifier.sent
                     self._write_stats(stats_path)
                 elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                     break

@@ -115,13 +115,15 @@ def check_export(settings: Settings, dt: str) -> int:
 
 
 def refresh_report(settings: Settings, dt: str) -> dict[str, int]:
-    """Refresh the speed layer's sessions of D and D+1 into Postgres and (re)create the serving views."""
+    """Refresh the speed layer's sessions of D-1, D and D+1 into Postgres and (re)create the serving views
+    (D-1: if its batch failed, the report serves it from the speed layer, now complete)."""
     from websessions.report import ensure_serving_schema, refresh_speed_sessions
     from websessions.stores.hbase_sessions import HBaseSessions
 
     ensure_serving_schema(settings)
     refreshed = {}
     with HBaseSessions(settings) as store:
-        for day in (dt, (date.fromisoformat(dt) + timedelta(days=1)).isoformat()):
+        for offset in (-1, 0, 1):
+            day = (date.fromisoformat(dt) + timedelta(days=offset)).isoformat()
             refreshed[day] = refresh_speed_sessions(settings, day, store.sessions_of_day(day))
     return refreshed

@@ -1,12 +1,13 @@
 """The domain report: per host (and the Tech Creator hosts together), from the layer that is the truth.
 
-Serving rule, in Postgres: ``report_sessions`` holds one row per session — the batch layer's
-``sessions`` for days up to the last reconciled day, the speed layer's ``speed_sessions``
-(refreshed from HBase) for the days after — each row saying which layer it came from.
-``domain_report`` aggregates it per day and host. ``websessions report`` aggregates a date range
-exactly (unique IPs across days and hosts are counted from sessions, never summed), lists every
-configured host even with zero sessions, and adds one row for the hosts of ``report_group_suffix``
-together.
+Serving rule, in Postgres, chosen **per day**: ``report_sessions`` holds one row per session — for a day
+whose batch succeeded and was reconciled (every host of the day passed), the batch layer's ``sessions``;
+for any other day (batch not run yet, or failed), the speed layer's ``speed_sessions`` (refreshed from
+HBase) — each row saying which layer it came from. A day whose batch failed therefore stays in the
+report, served by the speed layer and marked so (:func:`day_layers`). ``domain_report`` aggregates it
+per day and host. ``websessions report`` aggregates a date range exactly (unique IPs across days and
+hosts are counted from sessions, never summed), lists every configured host even with zero sessions,
+adds one row for the hosts of ``report_group_suffix`` together, and names each day's layer.
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ CREATE INDEX IF NOT EXISTS speed_sessions_dt ON speed_sessions (dt);
 """
 
 VIEWS_DDL = """
+CREATE OR REPLACE VIEW batch_days AS
+SELECT dt FROM reconciliation GROUP BY dt HAVING bool_and(passed);
+
 CREATE OR REPLACE VIEW report_sessions AS
-WITH last_reconciled AS (SELECT max(dt) AS dt FROM reconciliation WHERE passed)
 SELECT s.dt, s.host, s.ip, s.events, s.duration_s, 'batch'::text AS layer
-FROM sessions s, last_reconciled r
-WHERE r.dt IS NOT NULL AND s.dt <= r.dt
+FROM sessions s
+WHERE s.dt IN (SELECT dt FROM batch_days)
 UNION ALL
 SELECT p.dt, p.host, p.ip, p.events, p.duration_s, 'speed'::text AS layer
-FROM speed_sessions p, last_reconciled r
-WHERE r.dt IS NULL OR p.dt > r.dt;
+FROM speed_sessions p
+WHERE p.dt NOT IN (SELECT dt FROM batch_days);
 
 CREATE OR REPLACE VIEW domain_report AS
 SELECT dt, host, layer,
@@ -73,6 +76,41 @@ FROM report_sessions
 WHERE dt BETWEEN %(from)s AND %(to)s AND host LIKE %(pattern)s
 GROUP BY layer
 """
+
+
+DAY_LAYERS_QUERY = """
+WITH days AS (
+    SELECT dt FROM speed_sessions WHERE dt BETWEEN %(from)s AND %(to)s
+    UNION SELECT dt FROM sessions WHERE dt BETWEEN %(from)s AND %(to)s
+    UNION SELECT dt FROM reconciliation WHERE dt BETWEEN %(from)s AND %(to)s
+)
+SELECT d.dt,
+       CASE WHEN b.dt IS NOT NULL THEN 'batch' ELSE 'speed' END,
+       CASE WHEN b.dt IS NOT NULL THEN 'batch reconciled'
+            WHEN EXISTS (SELECT 1 FROM reconciliation r WHERE r.dt = d.dt)
+                THEN 'batch did not reconcile: speed layer shown'
+            ELSE 'no batch yet (or it failed): speed layer shown' END
+FROM days d LEFT JOIN batch_days b ON b.dt = d.dt
+ORDER BY d.dt
+"""
+
+
+@dataclass(frozen=True)
+class DayLayer:
+    """Which layer serves a day of the report, and why."""
+
+    dt: str
+    layer: str
+    note: str
+
+
+def day_layers(settings: Settings, dt_from: str, dt_to: str) -> list[DayLayer]:
+    """Each day of the range that has sessions in either layer: the layer the report serves it from."""
+    from websessions.clients import postgres
+
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(DAY_LAYERS_QUERY, {"from": dt_from, "to": dt_to})
+        return [DayLayer(str(dt), layer, note) for dt, layer, note in cur.fetchall()]
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,10 @@ class Settings:
     # tests only, a named point at which it kills itself (websessions.lander.FAILPOINTS; empty: none).
     lander_lease_ttl_s: int = 30
     lander_failpoint: str = ""
+    # A partition that delivered nothing for this long stops holding the lander's watermark back; whether
+    # the lander tells Airflow about late events (websessions.late_data; off for datasets of tests).
+    lander_idle_partition_s: int = 30
+    lander_notify_airflow: bool = True
     # The collector's HTTP server (uvicorn, see websessions.collector.server): a request's head must
     # arrive within header_timeout_s and be at most max_head_bytes, its body within body_timeout_s;
     # an idle keep-alive connection is closed after keepalive_s; at most max_connections at once
@@ -158,6 +162,11 @@ class Settings:
     speed_emit_interval_ms: int = 500
     speed_idle_timeout_s: int = 30
     speed_heap: str = "1g"
+    # Bounded state of the speed layer's session operator: per session at most this many counted event
+    # times (for the dedupe rule) and distinct urls. Beyond them `events` still counts exactly, but a copy
+    # of an event not kept counts again, and `pages` stops at the cap (docs/sessions.md; batch is the truth).
+    speed_max_ids_per_session: int = 10_000
+    speed_max_urls_per_session: int = 1_000
     # The supervisor of the long-running jobs (lander, speed layer, collector; websessions.stack.supervisor):
     # a job that dies unasked is restarted after a backoff doubling from initial to max; after
     # crash_loop_restarts crashes within crash_loop_window_s it is a crash loop, retried at the max.

@@ -52,18 +52,21 @@ class AirflowApi:
     def dag_ids(self) -> list[str]:
         return [d["dag_id"] for d in self.request("GET", "/api/v2/dags", params={"limit": 1000})["dags"]]
 
-    def trigger(self, dag_id: str, conf: dict | None = None, day: str | None = None) -> str:
+    def trigger(self, dag_id: str, conf: dict | None = None, day: str | None = None, note: str | None = None) -> str:
         """Trigger a run (unpausing the DAG first); returns the dag_run_id.
 
         With ``day`` (YYYY-MM-DD) the run's logical date is that day and its data interval the whole
         UTC day, so ``ds`` in the tasks is ``day``. Airflow keeps one run per logical date: if the day
         already has one (an earlier trigger, or the scheduler's catch-up run), that run is cleared and
-        runs again when its conf is the same, else it is replaced by a run with this conf.
+        runs again when its conf is the same, else it is replaced by a run with this conf. ``note`` is
+        shown with the run in the UI (why it ran).
         """
         from datetime import date, timedelta
 
         self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         body: dict = {"conf": conf or {}, "logical_date": None}
+        if note:
+            body["note"] = note
         if not day:
             return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
         start = date.fromisoformat(day)
@@ -79,6 +82,9 @@ class AirflowApi:
             if (existing.get("conf") or {}) == body["conf"]:
                 self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns/{existing['dag_run_id']}/clear",
                              json={"dry_run": False})  # fmt: skip
+                if note:
+                    self.request("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{existing['dag_run_id']}",
+                                 json={"note": note})  # fmt: skip
                 return existing["dag_run_id"]
             self.request("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{existing['dag_run_id']}")
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
@@ -89,6 +95,18 @@ class AirflowApi:
         params = {"logical_date_gte": at, "logical_date_lte": at}
         runs = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
         return runs[0] if runs else None
+
+    def asset_id(self, uri: str) -> int:
+        """The id of the asset with this URI (registered once a DAG that uses it has been parsed)."""
+        assets = self.request("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100})["assets"]
+        for asset in assets:
+            if asset["uri"] == uri:
+                return int(asset["id"])
+        raise LookupError(f"airflow has no asset {uri} (is the DAG that uses it parsed?)")
+
+    def emit_asset_event(self, asset_id: int, extra: dict) -> dict:
+        """Record an event of the asset (DAGs scheduled on it run with it among their triggering events)."""
+        return self.request("POST", "/api/v2/assets/events", json={"asset_id": asset_id, "extra": extra})
 
     def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
         """The state of one task instance of a run (None before it is scheduled)."""

@@ -18,6 +18,16 @@ Table ``settings.hbase_table_live_metrics`` — grain: one row per host and minu
 ``<host>|<YYYY-MM-DDTHH:MM>``, family ``m``: ``events``, ``active_users`` (distinct ips), ``errors``,
 ``error_rate``; same TTL.
 
+Table ``<hbase_table_sessions>_late`` — grain: one row per event the speed layer counted late, key
+``<dt>|<host>|<ip>|<event time ms, 13 digits>|<partition>|<offset>`` (a replayed late event rewrites its
+row), family ``l``; same TTL. The reconciliation reads it to attribute differences (``late_in_speed``).
+
+Connections. The Thrift server closes a connection that sent nothing for
+``hbase.thrift.server.socket.read.timeout`` (``settings.hbase_thrift_idle_timeout_ms``); the next call
+on it reads EOF (``TTransportException``) or hits a broken pipe. :meth:`HBaseSessions.retrying` runs an
+operation once more on a fresh connection when that happens; every write here is a whole-record put
+or a delete of a key that is a function of the session, so a repeated write changes nothing.
+
 Reads: :meth:`HBaseSessions.recent` is one short prefix scan. :meth:`HBaseSessions.sessions_of_day` reads
 every row of the table (or of the host / host+ip prefix when given) and keeps the day's: the cost grows
 with the table, not the day. Fine for demo sizes; a production store would add a day-keyed index table.
@@ -25,10 +35,12 @@ with the table, not the day. Fine for demo sizes; a production store would add a
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import orjson
 
@@ -44,7 +56,22 @@ SESSION_FAMILY = b"s"
 OPEN_FAMILY = b"o"
 METRICS_FAMILY = b"m"
 RECORD = b"s:record"
+LATE_TIME = b"l:t"  # <sessions table>_late: one row per late event, "<dt>|<host>|<ip>|<time ms>|<part>|<offset>"
 OPEN_RECORD = b"o:record"
+T = TypeVar("T")
+
+
+def closed_connection_errors() -> tuple[type[BaseException], ...]:
+    """What a call on a Thrift connection the server has closed raises: EOF on the first read
+    (``TTransportException``), a broken pipe or a reset on later writes."""
+    from thriftpy2.transport import TTransportException
+
+    return (TTransportException, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+def late_table_name(settings: Settings) -> str:
+    """The table of the events the speed layer counted late (read by the reconciliation)."""
+    return f"{settings.hbase_table_sessions}_late"
 
 
 def row_key(host: str, ip: str, start_ms: int) -> bytes:
@@ -161,20 +188,50 @@ class HBaseSessions:
         self.timeout_ms = timeout_ms
         self.sessions_name = settings.hbase_table_sessions
         self.metrics_name = settings.hbase_table_live_metrics
+        self.late_name = late_table_name(settings)
         self._connection_cm = None
         self.connection = None
+        self.reconnects = 0
 
     def __enter__(self) -> HBaseSessions:
-        from websessions.clients import hbase
-
-        self._connection_cm = hbase.connect(self.settings, timeout_ms=self.timeout_ms)
-        self.connection = self._connection_cm.__enter__()
+        self._open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._connection_cm is not None:
             self._connection_cm.__exit__(*exc)
         self._connection_cm = self.connection = None
+
+    def _open(self) -> None:
+        from websessions.clients import hbase
+
+        self._connection_cm = hbase.connect(self.settings, timeout_ms=self.timeout_ms)
+        self.connection = self._connection_cm.__enter__()
+
+    def reconnect(self) -> None:
+        """Drop the current connection (closing a dead socket may fail: ignored) and open a new one."""
+        if self._connection_cm is not None:
+            with contextlib.suppress(*closed_connection_errors(), OSError):
+                self._connection_cm.__exit__(None, None, None)
+        self._connection_cm = self.connection = None
+        self._open()
+        self.reconnects += 1
+
+    def retrying(self, operation: Callable[[], T], what: str) -> T:
+        """``operation()``, run once more on a fresh connection if the server had closed this one.
+
+        Only for idempotent operations (all writes of this store are): a call that failed half-way
+        may have been applied.
+        """
+        try:
+            return operation()
+        except closed_connection_errors() as exc:
+            log.warning(
+                "hbase: %s failed on a connection the Thrift server had closed (%s: %s); reconnecting, retrying once",
+                what, type(exc).__name__, exc,
+            )  # fmt: skip
+            self.reconnect()
+            return operation()
 
     @property
     def sessions_table(self):
@@ -192,6 +249,7 @@ class HBaseSessions:
         wanted = {
             self.sessions_name.encode(): {"s": family, "o": family},
             self.metrics_name.encode(): {"m": family},
+            self.late_name.encode(): {"l": family},
         }
         for name, families in wanted.items():
             if name not in existing:
@@ -205,7 +263,7 @@ class HBaseSessions:
     def drop_tables(self) -> None:
         """Delete both tables (tests and ``speed reset``)."""
         existing = set(self.connection.tables())
-        for name in (self.sessions_name, self.metrics_name):
+        for name in (self.sessions_name, self.metrics_name, self.late_name):
             if name.encode() in existing:
                 self.connection.delete_table(name, disable=True)
 
@@ -214,23 +272,29 @@ class HBaseSessions:
 
     def put_sessions(self, sessions: Iterable[Session]) -> int:
         """Write sessions (closed ones as final records, open ones as the live view); idempotent."""
-        writer = self.writer()
-        n = 0
-        for session in sessions:
-            (writer.put_closed if session.status == CLOSED else writer.put_open)(session)
-            n += 1
-        writer.flush()
-        return n
+        sessions = list(sessions)
+
+        def write() -> None:
+            writer = self.writer()
+            for session in sessions:
+                (writer.put_closed if session.status == CLOSED else writer.put_open)(session)
+            writer.flush()
+
+        self.retrying(write, "writing sessions")
+        return len(sessions)
 
     def delete(self, sessions: Iterable[Session]) -> int:
         """Delete these sessions' rows entirely."""
-        writer = self.writer()
-        n = 0
-        for session in sessions:
-            writer.delete_row(row_key(session.host, session.ip, session.start_ms))
-            n += 1
-        writer.flush()
-        return n
+        keys = [row_key(session.host, session.ip, session.start_ms) for session in sessions]
+
+        def write() -> None:
+            writer = self.writer()
+            for key in keys:
+                writer.delete_row(key)
+            writer.flush()
+
+        self.retrying(write, "deleting sessions")
+        return len(keys)
 
     def recent(self, ip: str, host: str, limit: int = 10) -> list[Session]:
         """The user's most recent sessions on ``host``, newest first (open ones included)."""
@@ -258,6 +322,32 @@ class HBaseSessions:
                 continue
             out.append(session)
         return sorted(out, key=lambda s: (s.host, s.ip, s.start_ms))
+
+    def put_late_events(self, late: Iterable[tuple[str, str, int, int, int]]) -> int:
+        """Record events the speed layer counted late: (host, ip, event time ms, partition, offset)."""
+        rows = list(late)
+        if not rows:
+            return 0
+
+        def write() -> None:
+            with self.connection.table(self.late_name).batch(batch_size=2000) as batch:
+                for host, ip, t, part, offset in rows:
+                    key = SEP.join((format_time_ms(t)[:10], host, ip, f"{t:013d}", str(part), str(offset)))
+                    batch.put(key.encode(), {LATE_TIME: str(t).encode()})
+
+        self.retrying(write, "recording late events")
+        return len(rows)
+
+    def late_events_near(self, dt: str) -> list[tuple[str, str, int]]:
+        """(host, ip, event time ms) of the late events of ``dt`` and the days beside it."""
+        day = date.fromisoformat(dt)
+        out = []
+        for offset in (-1, 0, 1):
+            prefix = f"{(day + timedelta(days=offset)).isoformat()}{SEP}".encode()
+            for key, _ in self.connection.table(self.late_name).scan(row_prefix=prefix, batch_size=1000):
+                _dt, host, ip, t, _part, _offset = key.decode().split(SEP)
+                out.append((host, ip, int(t)))
+        return out
 
     def open_rows(self) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
         """Every row that has a live view (family ``o``): the writer rebuilds its state from these."""
