@@ -42,3 +42,25 @@ def write_raw_lines(root: Path, dt: str, lines: Iterable[str | dict], name: str 
     directory.mkdir(parents=True, exist_ok=True)
     text = "".join((line if isinstance(line, str) else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines)
     (directory / f"{name}.jsonl").write_text(text, encoding="utf-8")
+
+
+def write_arrival_files(root: Path, events: list[Event], partition: int = 0) -> list[str]:
+    """Events in ARRIVAL order as one Kafka partition landed by the lander: a file per run of consecutive
+    events of one day, named ``part-<partition>-<first offset>-<last offset>.jsonl`` by the events'
+    positions (their offsets), lines in offset order. Returns the days written."""
+    days: set[str] = set()
+    run: list[Event] = []
+    first = 0
+    for offset, event in enumerate([*events, None]):
+        if run and (event is None or event.dt != run[0].dt):
+            directory = root / f"dt={run[0].dt}"
+            directory.mkdir(parents=True, exist_ok=True)
+            name = f"part-{partition:03d}-{first:012d}-{first + len(run) - 1:012d}.jsonl"
+            (directory / name).write_text("".join(e.to_json() + "\n" for e in run), encoding="utf-8")
+            days.add(run[0].dt)
+            run = []
+        if event is not None:
+            if not run:
+                first = offset
+            run.append(event)
+    return sorted(days)

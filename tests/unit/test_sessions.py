@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vectors.loader import Case, comparable, load_cases, sort_key
+from tests.vectors.loader import Case, every_field, load_cases, sort_key
 from websessions.cli import main
 from websessions.events import Event, format_time_ms, parse_event
 from websessions.sessionizer import Sessionizer, sessionize, sessionize_jsonl
@@ -35,7 +35,7 @@ def _ev(t_ms: int, ip: str = "203.0.113.1", host: str = "h.io", url: str = "/", 
 
 
 def _rule(case: Case) -> SessionRule:
-    return SessionRule(timeout_ms=case.timeout_s * 1000, allowed_lateness_ms=case.allowed_lateness_s * 1000)
+    return case.rule
 
 
 def _stream(events: list[Event], rule: SessionRule) -> tuple[list[Session], Sessionizer]:
@@ -46,7 +46,7 @@ def _stream(events: list[Event], rule: SessionRule) -> tuple[list[Session], Sess
 
 
 def _records(sessions: list[Session]) -> list[dict]:
-    return sorted((comparable(s.to_dict()) for s in sessions), key=sort_key)
+    return sorted((every_field(s.to_dict()) for s in sessions), key=sort_key)
 
 
 def test_vectors_are_present() -> None:
@@ -356,7 +356,7 @@ def test_cli_sessionize_prints_sessions_and_reports_invalid_lines(tmp_path: Path
     assert main(["sessionize", str(path), "--format", "jsonl"]) == 0
     captured = capsys.readouterr()
     records = [json.loads(line) for line in captured.out.splitlines()]
-    assert sorted((comparable(r) for r in records), key=sort_key) == case.expected
+    assert sorted((every_field(r) for r in records), key=sort_key) == case.expected
     assert "line 3: malformed_json" in captured.err
     assert main(["sessionize", str(path), "--format", "table"]) == 0
     table = capsys.readouterr().out.splitlines()

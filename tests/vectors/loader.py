@@ -1,9 +1,10 @@
 """The shared session vectors: the cases the reference sessionizer, Flink and Spark must all pass.
 
-One directory per case: ``case.json`` (description, ``timeout_s``, ``allowed_lateness_s``),
-``events.jsonl`` (raw events, in arrival order) and ``expected_sessions.jsonl`` (one record per
-session, sorted by host, ip, start; the fields are :data:`VECTOR_FIELDS`). The files are written by
-``make_vectors.py`` from sessions built by construction, never by running an implementation.
+One directory per case: ``case.json`` (description and the case's rule: ``timeout_s``,
+``allowed_lateness_s``, ``max_session_days``), ``events.jsonl`` (raw events, in arrival order; none is
+late under the case's rule) and ``expected_sessions.jsonl`` (one record per session, sorted by host, ip,
+start; the fields are :data:`VECTOR_FIELDS`, every field of the session record). The files are written
+by ``make_vectors.py`` from sessions built by construction, never by running an implementation.
 
     from tests.vectors.loader import load_cases, comparable
     for case in load_cases():
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from websessions.sessions import SessionRule
+
 VECTORS_DIR = Path(__file__).resolve().parent
 VECTOR_FIELDS = (
     "session_id",
@@ -31,7 +34,10 @@ VECTOR_FIELDS = (
     "first_url",
     "last_url",
     "referrer",
+    "user_agent",
+    "geo",
     "errors",
+    "status",
     "dt",
 )
 
@@ -44,7 +50,17 @@ class Case:
     expected: list[dict[str, Any]]
     timeout_s: int
     allowed_lateness_s: int
+    max_session_days: int
     path: Path
+
+    @property
+    def rule(self) -> SessionRule:
+        """The case's rule (the vector's rule goes with the vector)."""
+        return SessionRule(
+            timeout_ms=self.timeout_s * 1000,
+            allowed_lateness_ms=self.allowed_lateness_s * 1000,
+            max_session_days=self.max_session_days,
+        )
 
     @property
     def events_path(self) -> Path:
@@ -70,15 +86,21 @@ def load_cases() -> list[Case]:
                 expected=_jsonl(directory / "expected_sessions.jsonl"),
                 timeout_s=meta["timeout_s"],
                 allowed_lateness_s=meta["allowed_lateness_s"],
+                max_session_days=meta["max_session_days"],
                 path=directory,
             )
         )
     return cases
 
 
-def comparable(session: dict[str, Any]) -> dict[str, Any]:
-    """A session record (e.g. ``Session.to_dict()``) reduced to the fields the vectors fix."""
+def every_field(session: dict[str, Any]) -> dict[str, Any]:
+    """A session record (e.g. ``Session.to_dict()``) reduced to the fields the vectors fix: all of them."""
     return {name: session[name] for name in VECTOR_FIELDS}
+
+
+def comparable(session: dict[str, Any]) -> dict[str, Any]:
+    """Every field but ``status``: a live (open) record compares equal to the closed one it becomes."""
+    return {name: session[name] for name in VECTOR_FIELDS if name != "status"}
 
 
 def sort_key(record: dict[str, Any]) -> tuple[str, str, str]:
