@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from bench_ingest import make_lines  # this directory is on sys.path when run as a script
 from confluent_kafka.admin import NewTopic
 
 from websessions.clients import kafka
@@ -40,7 +41,6 @@ from websessions.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 OLD_COMMIT = "d895cf9"
-HOSTS = ("bootcamp.techcreator.io", "www.dataexpert.io", "zachwilson.techcreator.io", "zachwilson.tech")
 CLIENTS = 32
 IDLE_SOCKETS = 200
 
@@ -51,30 +51,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _event(i: int) -> dict:
-    """A realistically sized event (~350 bytes)."""
-    return {
-        "event_time": f"2026-11-20T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
-        "ip": f"10.{i % 200}.{i // 200 % 250}.{i % 7 + 1}",
-        "host": HOSTS[i % len(HOSTS)],
-        "url": f"/courses/data-engineering/lesson-{i % 30}",
-        "referrer": "https://www.google.com/search?q=data+engineering",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36",
-        "event_id": f"bench-{i}",
-        "status": 200,
-        "geo": {"country": "US", "region": "CA", "city": "San Francisco"},
-    }
-
-
 def requests_for(events_per_request: int, count: int = 64) -> list[bytes]:
     """``count`` distinct raw HTTP/1.1 POSTs of ``events_per_request`` events each."""
+    lines = make_lines(count * events_per_request)  # realistically sized events (~350 bytes)
     out = []
     for r in range(count):
-        events = [_event(r * events_per_request + k) for k in range(events_per_request)]
-        if events_per_request == 1:
-            body, media = json.dumps(events[0]).encode(), b"application/json"
-        else:
-            body, media = "\n".join(json.dumps(e) for e in events).encode(), b"application/x-ndjson"
+        events = lines[r * events_per_request : (r + 1) * events_per_request]
+        media = b"application/json" if events_per_request == 1 else b"application/x-ndjson"
+        body = "\n".join(events).encode()
         head = b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
         out.append(head % (media, len(body)) + body)
     return out
