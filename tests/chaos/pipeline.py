@@ -9,13 +9,13 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from streaming.runner import read_stats, speed_dir, stats_path
 from tests.chaos.ledger import Verdict, publish, read_landed
-from tests.integration.datasets import kafka_topics, private_root, private_settings
+from tests.integration.datasets import kafka_topics, private_root, private_settings, wait_for
 from tests.vectors.loader import comparable, sort_key
 from websessions.background import BackgroundJob
 from websessions.clients import hdfs
@@ -81,17 +81,6 @@ def speed_job(settings: Settings) -> BackgroundJob:
 def lander_job(settings: Settings) -> BackgroundJob:
     """The lander as ``land start`` runs it (under the supervisor)."""
     return BackgroundJob(settings, job_name(settings, "lander"), ["land", "run", "--batch-max", "1000"])
-
-
-def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.5) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def wait_all_landed(settings: Settings, acknowledged: set[str], timeout_s: float) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from websessions.clients import kafka
@@ -43,3 +44,13 @@ def kafka_topics(settings: Settings, *topics: str) -> Iterator[None]:
     finally:
         for future in admin.delete_topics(list(topics)).values():
             future.result()
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.5) -> object:
+    """``predicate()``'s first truthy value, polled every ``interval_s``; fails naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+    return value

@@ -21,10 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import date, timedelta
 
@@ -32,11 +31,11 @@ import pytest
 
 from batch.hive_sql import run_hiveserver2
 from streaming.runner import speed_dir
-from tests.integration.datasets import kafka_topics, private_root, private_settings
+from tests.integration.datasets import kafka_topics, private_root, private_settings, wait_for
 from websessions.background import BackgroundJob
 from websessions.clients import hdfs, kafka, postgres
 from websessions.clients.airflow import AirflowApi
-from websessions.events import Event, validate
+from websessions.events import Event, format_time_ms, validate
 from websessions.ingest import publish_lines
 from websessions.nightly import RUN_SETTINGS, raw_day_state
 from websessions.report import domain_report
@@ -59,15 +58,6 @@ HOSTS = ("www.dataexpert.io", "zachwilson.techcreator.io", "zachwilson.tech")
 EVENTS = 3_000
 
 
-def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 1.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
-    return value
-
-
 def day_events() -> list[Event]:
     config = SimulatorConfig(hosts=HOSTS, late_share=0, duplicate_share=0.01, malformed_share=0)
     events = [validate(line) for line in generate_day(DAY, EVENTS, seed=11, config=config)]
@@ -82,7 +72,10 @@ def pacers(settings: Settings) -> None:
     for partition in range(settings.kafka_partitions):
         raw = {"event_time": t, "ip": f"192.0.2.{partition + 1}", "host": HOSTS[0], "url": "/"}
         event = validate(json.dumps({**raw, "event_id": f"pacer-{partition}-{t}"}))
-        producer.produce(settings.kafka_topic_events, value=event.to_json().encode(), partition=partition)
+        headers = [("dt", event.dt.encode()), ("ts", str(event.event_time_ms).encode())]  # as ingest sets them
+        producer.produce(
+            settings.kafka_topic_events, value=event.to_json().encode(), partition=partition, headers=headers
+        )
     assert producer.flush(30) == 0
 
 
@@ -225,6 +218,56 @@ def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_databas
         admin.close()
     assert wait_for("the rerun", lambda: run_state(api, second), 900, interval_s=2) == "success"
     assert session_rows(settings) == rows
+
+    # Late data closes the loop: events of D land after D was computed, and nobody runs a command. The
+    # lander puts them in the late area and tells Airflow; web_sessions_late_data re-runs D's nightly run.
+    late = late_events(events)
+    with_late = sorted((s.host, s.ip, s.start_ms, s.end_ms, s.events, s.pages) for s in sessionize(events + late, rule))
+    assert with_late != rows
+    notifying = dataclasses.replace(settings, lander_notify_airflow=True)
+    lander = BackgroundJob(notifying, f"lander-{settings.kafka_topic_events}", ["land", "run"])
+    lander.start()
+    speed.start()  # counts them late (behind its watermark) and records them: the reconciliation's cause
+    try:
+        assert publish_lines(settings, [e.to_json() for e in late]).accepted == len(late)
+
+        def recomputed() -> dict | None:
+            unblock(api)
+            run = api.run_of_day(DAG, DAY)
+            done = run and run["state"] == "success" and "late event" in (run.get("note") or "")
+            return run if done and session_rows(settings) == with_late else None
+
+        run = wait_for("the late events' day to be recomputed through Airflow", recomputed, 900, interval_s=3)
+    finally:
+        lander.stop()
+        speed.stop()
+    assert run["note"].endswith(f"late events landed for {DAY}"), run["note"]
+    late_runs = api.request("GET", "/api/v2/dags/web_sessions_late_data/dagRuns", params={"limit": 100})
+    assert any(r["state"] == "success" for r in late_runs["dag_runs"])
+    report = {r.host: r for r in domain_report(settings, DAY, DAY)}
+    assert sum(r.events for r in report.values()) == sum(s.events for s in sessionize(events + late, rule))
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT cause, count(*) FROM reconciliation_differences WHERE dt = %s GROUP BY cause", (DAY,))
+        causes = dict(cur.fetchall())
+    assert set(causes) == {"late_in_speed"} and 0 < causes["late_in_speed"] <= len(late), causes
+
+
+def late_events(events: list[Event]) -> list[Event]:
+    """Ten events of D that arrive after D was computed: new ids and pages inside sessions of the day."""
+    picked = events[:: len(events) // 10][:10]
+    return [
+        validate(
+            json.dumps(
+                {
+                    **e.to_dict(),
+                    "event_id": f"late-{i}",
+                    "url": f"/late-{i}",
+                    "event_time": format_time_ms(e.event_time_ms + 1),
+                }
+            )
+        )  # fmt: skip
+        for i, e in enumerate(picked)
+    ]
 
 
 def test_a_day_that_never_completes_times_out_the_sensor_with_a_clear_message(stack, tmp_path) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streaming.runner import read_stats, speed_dir
-from tests.integration.datasets import kafka_topics, private_settings
+from tests.integration.datasets import kafka_topics, private_settings, wait_for
 from tests.vectors.loader import comparable, load_cases, sort_key
 from websessions.background import BackgroundJob
 from websessions.clients import kafka
@@ -100,17 +100,6 @@ def all_sessions(settings: Settings) -> list[Session]:
     with HBaseSessions(settings) as store:
         rows = store.sessions_table.scan(columns=[b"s:record", b"o:record"])
         return [s for _, columns in rows if (s := session_of_row(columns)) and s.host not in HELPER_HOSTS]
-
-
-def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.5) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def job_stats(settings: Settings) -> dict:
