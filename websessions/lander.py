@@ -114,6 +114,7 @@ class LanderStats:
     lag: dict[int, int] = field(default_factory=dict)
     lease_token: int | None = None
     late_notices: int = 0  # days notified to Airflow for recomputation (websessions.late_data)
+    late_notices_pending: dict[str, int] = field(default_factory=dict)  # day -> late events not notified yet
 
 
 class RawLander:
@@ -138,6 +139,7 @@ class RawLander:
         self._partition_seen: dict[int, float] = {}  # partition -> monotonic time it last delivered events
         self._next: dict[int, int] = {}  # partition -> the next offset expected
         self._last_dt: dict[int, str] = {}  # partition -> the day of its latest landed file
+        self._notified = 0.0  # monotonic time of the last notice attempt
         self._tmp_dir = lander_dir(settings) + "/tmp"
         self._journal = lander_dir(settings) + "/journal"
 
@@ -431,17 +433,27 @@ class RawLander:
                     self._failpoint("after_commit")
                     self.advance_watermark(self._pending_partitions(consumer, topic))
                     self.mark_complete_days()
-                    if self.notifier is not None:
-                        self.notifier.flush()
-                        self.stats.late_notices = self.notifier.sent
+                    self._notify(stats_path)
                     self._write_stats(stats_path)
                 elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
                     break
+                elif self.notifier is not None and self.notifier.pending and time.monotonic() - self._notified > 30:
+                    self._notify(stats_path)  # notices kept while Airflow was away or the DAG paused
         finally:
             consumer.close()
             self.lease.release()
         self._write_stats(stats_path)
         return self.stats
+
+    def _notify(self, stats_path) -> None:
+        """Send the pending late-data notices to Airflow (kept for a later try if it cannot take them)."""
+        if self.notifier is None:
+            return
+        self.notifier.flush()
+        self._notified = time.monotonic()
+        self.stats.late_notices = self.notifier.sent
+        self.stats.late_notices_pending = dict(self.notifier.pending)
+        self._write_stats(stats_path)
 
     def _write_stats(self, stats_path) -> None:
         if stats_path:

@@ -8,7 +8,8 @@ asset events queued since the last one, sums them per day (:func:`days_to_recomp
 2026-11-20"). The nightly run of D reads D's raw and late areas, so Postgres, Hive, the reconciliation
 and the report of D are refreshed.
 
-If Airflow cannot be reached, the notices are kept and sent with the next batch (and logged); events
+If Airflow cannot be reached, or ``web_sessions_late_data`` is paused (Airflow would drop the events), the
+notices are kept and sent after a later batch (and logged); events
 later than ``days_late_allowed`` days after their day never reach the late area: the lander quarantines
 them (reason ``too_late``).
 """
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 LATE_EVENTS_ASSET = "websessions_late_events"  # the asset's name (and URI scheme-less identity)
 LATE_EVENTS_URI = "websessions://raw/late"
+LATE_DATA_DAG = "web_sessions_late_data"
 
 
 def dataset_overrides(settings: Settings) -> dict[str, str]:
@@ -61,6 +63,10 @@ class LateNotifier:
                 self._api = AirflowApi(self.settings)
             if self._asset_id is None:
                 self._asset_id = self._api.asset_id(LATE_EVENTS_URI)
+            if self._api.is_paused(LATE_DATA_DAG):  # Airflow drops asset events for a paused DAG: keep them
+                log.warning("%s is paused: late events %s are kept until it is unpaused", LATE_DATA_DAG,
+                            dict(self.pending))  # fmt: skip
+                return 0
             overrides = dataset_overrides(self.settings)
             for dt in sorted(self.pending):
                 extra = {"dt": dt, "late_events": self.pending[dt], "settings": overrides}

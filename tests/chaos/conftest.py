@@ -4,7 +4,9 @@ A test injects one fault for real, lets the system heal, checks the invariants (
 landed + late + quarantined + dead-lettered; nothing lost; nothing twice) and then calls
 ``reliability.record(...)`` with what it measured. At the end of the session the rows are written to
 ``tests/chaos/artifacts/reliability.json`` (git-ignored), and with ``--reliability-doc docs/reliability.md``
-the table in that file is regenerated (between its ``<!-- table -->`` markers).
+the table in that file is regenerated (between its ``<!-- table -->`` markers); ``python -m
+tests.chaos.conftest tests/chaos/artifacts/reliability.json docs/reliability.md`` does the same from the
+rows of an earlier run (e.g. of ``make test``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ class Reliability:
         return "\n".join(lines)
 
 
+def write_doc(doc: Path, markdown: str, written_at: str) -> None:
+    """Replace the table between the markers of ``doc``."""
+    text = doc.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{BEGIN}\n{markdown}\n\n_Written by the chaos suite, {written_at}._\n{END}{tail}")
+
+
 @pytest.fixture(scope="session")
 def reliability(request: pytest.FixtureRequest):
     table = Reliability()
@@ -65,8 +75,11 @@ def reliability(request: pytest.FixtureRequest):
     (ARTIFACTS / "reliability.json").write_text(json.dumps(payload, indent=1))
     doc = request.config.getoption("--reliability-doc")
     if doc:
-        path = Path(doc)
-        text = path.read_text()
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        path.write_text(f"{head}{BEGIN}\n{table.markdown()}\n\n_{payload['written_at']}_\n{END}{tail}")
+        write_doc(Path(doc), table.markdown(), written_at)
+
+
+if __name__ == "__main__":  # python -m tests.chaos.conftest ARTIFACT_JSON DOC: the table of an earlier run
+    import sys
+
+    saved = json.loads(Path(sys.argv[1]).read_text())
+    write_doc(Path(sys.argv[2]), Reliability([FaultRow(**r) for r in saved["rows"]]).markdown(), saved["written_at"])

@@ -224,6 +224,7 @@ def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_databas
     late = late_events(events)
     with_late = sorted((s.host, s.ip, s.start_ms, s.end_ms, s.events, s.pages) for s in sessionize(events + late, rule))
     assert with_late != rows
+    assert not api.is_paused("web_sessions_late_data")  # active from its creation: nobody has to unpause it
     notifying = dataclasses.replace(settings, lander_notify_airflow=True)
     lander = BackgroundJob(notifying, f"lander-{settings.kafka_topic_events}", ["land", "run"])
     lander.start()

@@ -96,6 +96,9 @@ class AirflowApi:
         runs = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
         return runs[0] if runs else None
 
+    def is_paused(self, dag_id: str) -> bool:
+        return bool(self.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"])
+
     def asset_id(self, uri: str) -> int:
         """The id of the asset with this URI (registered once a DAG that uses it has been parsed)."""
         assets = self.request("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100})["assets"]
