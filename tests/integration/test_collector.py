@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import Counter
 
+import psutil
 import pytest
 import requests
 from confluent_kafka.admin import NewTopic
@@ -26,8 +27,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def collector(stack):
+@pytest.fixture(params=[1], ids=["1 worker"])
+def collector(stack, request):
+    """A collector process on private topics; ``collector_workers`` from the test's parameter."""
     settings = stack("kafka")
     uid = uuid.uuid4().hex[:8]
     private = dataclasses.replace(
@@ -35,6 +37,7 @@ def collector(stack):
         kafka_topic_events=f"test_events_{uid}",
         kafka_topic_dlq=f"test_dlq_{uid}",
         collector_port=_free_port(),
+        collector_workers=request.param,
     )
     topics = [NewTopic(t, 2, 1) for t in (private.kafka_topic_events, private.kafka_topic_dlq)]
     admin = kafka.admin(private)
@@ -224,3 +227,24 @@ def test_cors_lets_the_monitored_sites_read_replies(collector) -> None:
     other = requests.post(f"{base}/events", json=_event(), headers={"Origin": "https://evil.example"}, timeout=10)
     assert other.status_code == 202 and "Access-Control-Allow-Origin" not in other.headers
     assert requests.options(f"{base}/events", headers={"Origin": "https://evil.example"}, timeout=10).status_code == 403
+
+
+def _listening_on(port: int) -> list[int]:
+    pids = []
+    for proc in psutil.process_iter():
+        try:
+            if any(c.status == "LISTEN" and c.laddr.port == port for c in proc.net_connections("tcp")):
+                pids.append(proc.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
+@pytest.mark.parametrize("collector", [2], ids=["2 workers"], indirect=True)
+def test_two_workers_share_the_port_and_every_event_lands(collector) -> None:
+    settings, base = collector
+    assert len(_listening_on(settings.collector_port)) == 2  # one socket, accepted from by two processes
+    for i in range(40):
+        with requests.Session() as fresh:  # a new connection each time
+            assert fresh.post(f"{base}/events", json=_event(url=f"/w/{i}"), timeout=10).status_code == 202
+    assert sum(scan_topic(settings, settings.kafka_topic_events).values()) == 40

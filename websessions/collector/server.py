@@ -194,12 +194,13 @@ def _exit_on_signal(signum: int, _frame) -> None:
 
 
 def serve(settings: Settings, port: int | None = None, ready: threading.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT: ``collector_workers`` processes (one event loop and one Kafka
+    """Serve until SIGTERM or SIGINT (then exit 0): ``collector_workers`` processes (one event loop and one Kafka
     producer each) accepting from one listening socket."""
     sock = listening_socket(settings, port)
     # uvicorn re-raises the signal that stopped it once it has shut down: make that an exception, so
     # the producer is flushed and the workers are reaped instead of the process just dying.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     workers = max(1, settings.collector_workers)
     children: list[int] = []
     for _ in range(workers - 1):
