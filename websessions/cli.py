@@ -597,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from websessions.ingest import IngestError
     from websessions.stack.service import StackError
 
     try:
@@ -604,6 +605,12 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except IngestError as exc:  # Kafka failed under `generate --kafka`, `demo`...: one line, no traceback
+        print(f"error: {exc.summary()}", file=sys.stderr)
+        return 4
+    except ConnectionError as exc:  # a client of websessions.clients: names the service and the fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":
