@@ -21,6 +21,9 @@ Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares
   ``event_time``) and ``is_late`` (older than the watermark ``max event time - allowed lateness``, read
   with ``CURRENT_WATERMARK``). Late rows are excluded from the sessions *and* emitted one by one
   (:func:`late_events`, rare by definition) to be counted: "late: counted, never sessionized".
+  That check sees only its own source subtask's watermark; the operator checks again against its own
+  (the minimum over the partitions that are not idle, which one partition alone moves after all were
+  idle) and turns away, to the same ``late`` rows, the events it finds behind it.
   Undecodable JSON is skipped by the format (``json.ignore-parse-errors``) and counted from the offsets.
 - :func:`sessionize`: the Java operator, keyed by ``(ip, host)``, state per key = its sessions that may
   still grow. It emits a session's ``open`` record at most once per key and ``speed_emit_interval_ms``
@@ -249,7 +252,7 @@ class StateCaps:
 
 def sessionize(
     events: Table, rule: SessionRule, emit_interval_ms: int, caps: StateCaps | None = None
-) -> tuple[Table, Table]:
+) -> tuple[Table, Table, Table]:
     """The sessions of ``events`` (valid, on time) by ``(ip, host)``: the JVM operator
     ``websessions.speed.SessionFunction`` (``streaming/java``), one row per change of a session.
 
@@ -263,17 +266,20 @@ def sessionize(
     ``caps`` bound each session's state (default: the settings' defaults).
 
     The second table is the key's minutes (``host, bucket, events, users = 1, errors``), each emitted once
-    the watermark has passed it: the input of :func:`live_metrics`. The job's environment must be a
+    the watermark has passed it: the input of :func:`live_metrics`. The third is the events that were
+    behind the operator's own watermark when they reached it (``part, offset_min, host, ip, t_start`` as
+    :func:`late_events`; ``part`` and ``offset_min`` are NULL without Kafka metadata): not sessionized, to
+    be counted late. The job's environment must be a
     :func:`stream_table_environment` whose ``pipeline.jars`` include :func:`operator_jar` (or, on a
     cluster, Flink's ``lib/``).
     """
     from websessions.settings import Settings
 
     caps = caps or StateCaps.from_settings(Settings())
-    sessions, key_minutes = _operator_call(
+    sessions, key_minutes, late = _operator_call(
         events, "sessionize", rule.timeout_ms, emit_interval_ms, caps.max_ids_per_session, caps.max_urls_per_session
     )
-    return sessions, key_minutes
+    return sessions, key_minutes, late
 
 
 def live_metrics(key_minutes: Table) -> Table:
@@ -341,14 +347,20 @@ def speed_updates(
     caps: StateCaps | None = None,
 ) -> Table:
     """The whole job from a source table: sessions (open, closed, dropped), metrics (and, from Kafka,
-    counters and late events, which need the partition and offset)."""
+    counters and late events, which need the partition and offset: those :func:`classify` flags and those
+    the operator finds behind its own watermark)."""
     classified = shared(classify(raw, watermark_floors if kafka_metadata else None))
-    sessions, key_minutes = sessionize(accepted(classified), rule, emit_interval_ms, caps)
+    sessions, key_minutes, operator_late = sessionize(accepted(classified), rule, emit_interval_ms, caps)
+    late = None
+    if kafka_metadata:
+        columns = "part, offset_min, host, ip, t_start"
+        upstream = late_events(classified)
+        late = _sql(upstream, f"SELECT {columns} FROM {upstream} UNION ALL SELECT {columns} FROM {operator_late}")
     return as_updates(
         session=sessions,
         metric=live_metrics(key_minutes),
         source=source_counters(classified, emit_interval_ms) if kafka_metadata else None,
-        late=late_events(classified) if kafka_metadata else None,
+        late=late,
     )
 
 

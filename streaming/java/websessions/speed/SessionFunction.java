@@ -37,7 +37,16 @@ import org.apache.flink.util.OutputTag;
  * errors), counting the events the sessions count (a copy does not count). The key is (ip, host), so summing a
  * host's rows per minute gives its events, active users (distinct ips) and errors.
  *
- * <p>Late events never reach this function: the job routes events behind the watermark away first.
+ * <p>Late events ({@code docs/sessions.md}): an event whose time is before this operator's current watermark
+ * ({@code t < watermark}) is not sessionized: it goes to the side output {@link #LATE} (partition, offset,
+ * host, ip, time: the job counts and records it as it does the events its lateness check flags upstream)
+ * and changes no state. The check is needed here, not only upstream: after every partition was idle, the
+ * first to resume moves this operator's watermark alone, past events the other partitions still hold,
+ * which no upstream check sees as late. It keeps an emitted session final: a session is closed once
+ * {@code end + timeout < watermark}, and an event can touch it, or be a copy of one of its events, only
+ * at {@code t <= end + timeout}; an event with {@code t >= watermark} can therefore do neither, and the
+ * watermark never goes back. ({@code t <= watermark} would also hold it, but would turn away an event
+ * at the watermark that the rule, the reference and the upstream check accept.)
  */
 public final class SessionFunction extends KeyedProcessFunction<String, RowData, RowData> {
     private static final long serialVersionUID = 1L;
@@ -45,6 +54,8 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
     private static final long MINUTE_MS = 60_000L;
     public static final OutputTag<RowData> METRICS =
             new OutputTag<>("minute-metrics", SpeedSessions.METRICS_TYPE_INFO) {};
+    /** Events behind the watermark, rows of {@link SpeedSessions#LATE_NAMES}. */
+    public static final OutputTag<RowData> LATE = new OutputTag<>("late-events", SpeedSessions.LATE_TYPE_INFO) {};
 
     private final long timeoutMs;
     private final long emitIntervalMs;
@@ -73,6 +84,10 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
 
     @Override
     public void processElement(RowData row, Context ctx, Collector<RowData> out) throws Exception {
+        if (ctx.timestamp() < ctx.timerService().currentWatermark()) {
+            ctx.output(LATE, late(row)); // before the dedupe rule: a late copy counts as late (docs/sessions.md)
+            return;
+        }
         Event e = new Event(row, ctx.timestamp());
         KeySessions ks = state.value();
         if (ks == null) {
@@ -228,6 +243,14 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
         return GenericRowData.of(str(kind), str(ks.host), str(ks.ip), str(s.startTime), str(s.endTime),
                 s.events, (long) s.urls.size(), s.errors, str(s.firstUrl), str(s.lastUrl),
                 str(s.firstReferrer), str(s.firstUserAgent), str(s.firstGeo));
+    }
+
+    /** A late event's row; its strings are copied (the input row is reused once this call returns). */
+    private static RowData late(RowData row) {
+        Integer partition = row.isNullAt(SpeedSessions.PARTITION) ? null : row.getInt(SpeedSessions.PARTITION);
+        Long offset = row.isNullAt(SpeedSessions.OFFSET) ? null : row.getLong(SpeedSessions.OFFSET);
+        return GenericRowData.of(partition, offset, str(Event.string(row, 1)), str(Event.string(row, 0)),
+                str(Event.string(row, 3)));
     }
 
     private static RowData drop(KeySessions ks, String startTime) {

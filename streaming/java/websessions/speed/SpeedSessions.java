@@ -30,14 +30,21 @@ import org.apache.flink.table.types.utils.TypeConversions;
 /**
  * The speed layer's JVM operators as {@code Table -> Table} functions, called from the PyFlink job
  * ({@code streaming/sessions_job.py}): {@link #asStream} (one source for every branch),
- * {@link #sessionize} (sessions and per-key minutes) and {@link #partitionCounters}. The per-event
- * work of these runs here, in the JVM; Python only declares the pipeline.
+ * {@link #sessionize} (sessions, per-key minutes and the events behind its watermark) and
+ * {@link #partitionCounters}. The per-event work of these runs here, in the JVM; Python only declares
+ * the pipeline.
  */
 public final class SpeedSessions {
-    /** The input columns, in the order {@link Event} reads them; {@code rowtime} carries event time. */
+    /**
+     * The input columns, in the order {@link Event} reads them; {@code rowtime} carries event time, and the
+     * Kafka {@code partition} and {@code offset} (NULL from sources without them) name a late event.
+     */
     public static final String[] INPUT_COLUMNS = {
-        "ip", "host", "event_id", "event_time", "url", "referrer", "user_agent", "status", "geo", "rowtime"
+        "ip", "host", "event_id", "event_time", "url", "referrer", "user_agent", "status", "geo", "rowtime",
+        "partition", "offset"
     };
+    static final int PARTITION = 10;
+    static final int OFFSET = 11;
 
     public static final String[] OUTPUT_NAMES = {
         "kind", "host", "ip", "t_start", "t_end", "events", "pages", "errors",
@@ -48,6 +55,12 @@ public final class SpeedSessions {
     static final InternalTypeInfo<RowData> METRICS_TYPE_INFO = InternalTypeInfo.of(RowType.of(
             new LogicalType[] {VarCharType.STRING_TYPE, new BigIntType(), new BigIntType(), new BigIntType(),
                 new BigIntType()}, METRIC_NAMES));
+
+    /** The late events the operator turned away, the job's {@code late} rows (one event each). */
+    public static final String[] LATE_NAMES = {"part", "offset_min", "host", "ip", "t_start"};
+    static final InternalTypeInfo<RowData> LATE_TYPE_INFO = InternalTypeInfo.of(RowType.of(
+            new LogicalType[] {new IntType(), new BigIntType(), VarCharType.STRING_TYPE, VarCharType.STRING_TYPE,
+                VarCharType.STRING_TYPE}, LATE_NAMES));
 
     public static final String[] COUNTER_NAMES = {"part", "records", "invalid", "offset_min", "offset_max", "t_end"};
 
@@ -85,15 +98,21 @@ public final class SpeedSessions {
     }
 
     /**
-     * The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}, and the
+     * The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}; the
      * per-key minute metrics of {@link SessionFunction#METRICS} as rows of {@link #METRIC_NAMES}, with
-     * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks.
-     * Each session keeps at most {@code maxIdsPerSession} event times and {@code maxUrlsPerSession} urls
-     * (see {@link SessionAggregate}).
+     * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks;
+     * and the events behind the operator's watermark ({@link SessionFunction#LATE}) as rows of
+     * {@link #LATE_NAMES}. Each session keeps at most {@code maxIdsPerSession} event times and
+     * {@code maxUrlsPerSession} urls (see {@link SessionAggregate}).
      */
     public static Table[] sessionize(StreamTableEnvironment tEnv, Table events, long timeoutMs, long emitIntervalMs,
             int maxIdsPerSession, int maxUrlsPerSession) {
-        Table input = events.select(Arrays.stream(INPUT_COLUMNS).map(Expressions::$).toArray(Expression[]::new));
+        Expression[] columns = Arrays.stream(INPUT_COLUMNS).map(Expressions::$).toArray(Expression[]::new);
+        if (events.getResolvedSchema().getColumn("partition").isEmpty()) { // a source without Kafka metadata
+            columns[PARTITION] = Expressions.nullOf(DataTypes.INT()).as("partition");
+            columns[OFFSET] = Expressions.nullOf(DataTypes.BIGINT()).as("offset");
+        }
+        Table input = events.select(columns);
         // Internal rows in and out: no conversion to external objects, the planner's own serializers.
         DataStream<RowData> rows = tEnv.toDataStream(
                 input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
@@ -106,7 +125,8 @@ public final class SpeedSessions {
                 .columnByMetadata("rowtime", "TIMESTAMP_LTZ(3)")
                 .watermark("rowtime", "SOURCE_WATERMARK()")
                 .build());
-        return new Table[] {tEnv.fromDataStream(sessions), metrics};
+        Table late = tEnv.fromDataStream(sessions.getSideOutput(SessionFunction.LATE));
+        return new Table[] {tEnv.fromDataStream(sessions), metrics, late};
     }
 
     /**
