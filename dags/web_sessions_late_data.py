@@ -7,8 +7,10 @@ settings). A run takes every event queued since the previous run:
 1. **days_to_recompute** — the events summed per day ("12 late events landed for 2026-11-20").
 2. **recompute_day** (one mapped task per day, named by its reason) — re-runs `web_sessions_nightly` for
    the day through the API (Airflow keeps one run per logical date: the day's run is cleared and runs
-   again, its note giving the reason) and waits for it: Spark reads the day's raw and late areas; Hive,
-   Postgres, the reconciliation and the report of the day are refreshed.
+   again, its note giving the reason): Spark reads the day's raw and late areas; Hive, Postgres, the
+   reconciliation and the report of the day are refreshed.
+3. **recomputed** (a sensor per day, in reschedule mode so that waiting holds no worker slot) — done when
+   that run succeeded; fails if it failed.
 
 Events later than `days_late_allowed` days never get here: the lander quarantines them (`too_late`).
 See `websessions.late_data`.
@@ -19,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, task
+from airflow.sdk.bases.sensor import PokeReturnValue
 
 from websessions.late_data import LATE_EVENTS_ASSET, LATE_EVENTS_URI
 
@@ -34,12 +37,21 @@ def days_to_recompute(triggering_asset_events=None) -> list[dict]:
     return summed(extras)
 
 
-@task(map_index_template="{{ day['reason'] }}", execution_timeout=timedelta(hours=2))
-def recompute_day(day: dict) -> str:
-    """Re-run `web_sessions_nightly` for the day, its note the reason, and wait for it to succeed."""
-    from websessions.late_data import recompute_day as recompute
+@task(map_index_template="{{ day['reason'] }}")
+def recompute_day(day: dict) -> dict:
+    """Re-run `web_sessions_nightly` for the day through the API; its note is the reason."""
+    from websessions.late_data import trigger_recompute
 
-    return recompute(day)
+    return {**day, "run_id": trigger_recompute(day)}
+
+
+@task.sensor(poke_interval=15, timeout=2 * 3600, mode="reschedule", map_index_template="{{ run['reason'] }}")
+def recomputed(run: dict) -> PokeReturnValue:
+    """Done when the day's nightly run succeeded (fails if it failed). Rescheduled between pokes, so
+    waiting holds no worker slot the nightly run's own tasks need."""
+    from websessions.late_data import recompute_finished
+
+    return PokeReturnValue(is_done=recompute_finished(run))
 
 
 with DAG(
@@ -53,4 +65,4 @@ with DAG(
     tags=["websessions", "batch", "late-data"],
     default_args={"owner": "websessions", "retries": 2, "retry_delay": timedelta(seconds=30)},
 ):
-    recompute_day.expand(day=days_to_recompute())
+    recomputed.expand(run=recompute_day.expand(day=days_to_recompute()))

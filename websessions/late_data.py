@@ -100,16 +100,23 @@ def days_to_recompute(extras: Iterable[Mapping]) -> list[dict]:
 NIGHTLY = "web_sessions_nightly"
 
 
-def recompute_day(day: Mapping, timeout_s: float = 7200.0) -> str:
-    """Run ``web_sessions_nightly`` for ``day["dt"]`` again (note: the reason) and wait; raises unless it succeeds."""
+def trigger_recompute(day: Mapping) -> str:
+    """Run ``web_sessions_nightly`` for ``day["dt"]`` again, its note the reason; returns the run id."""
     from websessions.clients.airflow import AirflowApi
     from websessions.settings import get_settings
 
-    api = AirflowApi(get_settings())
     conf = {"settings": dict(day["settings"])} if day.get("settings") else {}
-    run_id = api.trigger(NIGHTLY, conf=conf, day=day["dt"], note=day["reason"])
+    run_id = AirflowApi(get_settings()).trigger(NIGHTLY, conf=conf, day=day["dt"], note=day["reason"])
     log.info("%s: recomputing through %s run %s", day["reason"], NIGHTLY, run_id)
-    state = api.wait_for_run(NIGHTLY, run_id, timeout_s=timeout_s)
-    if state != "success":
-        raise RuntimeError(f"{NIGHTLY} run {run_id} of {day['dt']} ended {state} ({day['reason']})")
     return run_id
+
+
+def recompute_finished(run: Mapping) -> bool:
+    """True once the run ``run["run_id"]`` succeeded; raises if it failed."""
+    from websessions.clients.airflow import AirflowApi
+    from websessions.settings import get_settings
+
+    state = AirflowApi(get_settings()).request("GET", f"/api/v2/dags/{NIGHTLY}/dagRuns/{run['run_id']}")["state"]
+    if state == "failed":
+        raise RuntimeError(f"{NIGHTLY} run {run['run_id']} of {run['dt']} failed ({run['reason']})")
+    return state == "success"
