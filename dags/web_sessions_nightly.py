@@ -105,7 +105,9 @@ with DAG(
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 11, 1),
     catchup=True,
-    max_active_runs=1,
+    # A day whose sensor waits (in reschedule mode: no worker slot) must not hold back the recomputation of
+    # another day (late data, a rerun); the Spark step itself runs one day at a time (max_active_tis_per_dag).
+    max_active_runs=3,
     doc_md=__doc__,
     user_defined_macros={"run_env": run_env},
     tags=["websessions", "batch", "nightly"],
@@ -123,6 +125,7 @@ with DAG(
         cwd=str(REPO),
         append_env=True,
         execution_timeout=timedelta(hours=1),
+        max_active_tis_per_dag=1,
         doc_md="The Spark batch of day D (`python -m batch.sessions_job --date D`), Spark in-process.",
     )
     (
