@@ -243,8 +243,12 @@ def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_databas
         lander.stop()
         speed.stop()
     assert run["note"].endswith(f"late events landed for {DAY}"), run["note"]
-    late_runs = api.request("GET", "/api/v2/dags/web_sessions_late_data/dagRuns", params={"limit": 100})
-    assert any(r["state"] == "success" for r in late_runs["dag_runs"])
+
+    def late_run_succeeded() -> bool:  # its sensor sees the nightly run's success at its next poke
+        runs = api.request("GET", "/api/v2/dags/web_sessions_late_data/dagRuns", params={"limit": 100})["dag_runs"]
+        return any(r["state"] == "success" for r in runs)
+
+    wait_for("the web_sessions_late_data run to succeed", late_run_succeeded, 120, interval_s=2)
     report = {r.host: r for r in domain_report(settings, DAY, DAY)}
     assert sum(r.events for r in report.values()) == sum(s.events for s in sessionize(events + late, rule))
     with postgres.connect(settings) as conn, conn.cursor() as cur:
