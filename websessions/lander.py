@@ -238,6 +238,10 @@ class RawLander:
                     self._complete_days.add(dt)
                 else:
                     self._open_days.add(dt)
+        if self._complete_days:  # the watermark never goes back: the latest marker says where it stood
+            with self.fs.read(f"{day_dir(root, max(self._complete_days))}/{COMPLETE_MARKER}") as reader:
+                marked = json.loads(reader.read() or b"{}").get("watermark_ms", 0)
+            self.stats.watermark_ms = max(self.stats.watermark_ms, int(marked))
 
     def record_gap(self, partition: int, first: int, last: int, reason: str) -> None:
         """Offsets ``first..last`` of ``partition`` are gone from Kafka unlanded: record it, never hide it."""

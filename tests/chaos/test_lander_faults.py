@@ -295,3 +295,27 @@ def test_a_paused_namenode_delays_landing_and_loses_nothing(private: Settings, r
         recover_s=recover_s,
         notes="WebHDFS calls wait for the NameNode; landing resumes",
     )
+
+
+def test_events_later_than_days_late_allowed_are_quarantined_across_a_restart(private: Settings, reliability) -> None:
+    acknowledged = publish(private, event_lines(100, DAY))
+    acknowledged |= publish(private, event_lines(10, "2026-11-23"))  # the watermark passes D's end + 1 day
+    assert run_lander(private).returncode == 0
+    late_ok = publish(private, event_lines(5, "2026-11-22", start=500))  # its day is open: it lands
+    too_late = publish(private, event_lines(5, DAY, start=500))
+    result = run_lander(private)  # a new process: its watermark comes back from D's completion marker
+    assert result.returncode == 0, result.stderr[-2000:]
+    verdict = check(private, acknowledged | late_ok, poison=len(too_late))
+    verdict.assert_clean()
+    assert read_landed(private).reasons == {"too_late": 5}
+    report = audit_day(private, DAY)
+    assert report.balanced and (report.produced, report.landed, report.quarantined) == (105, 100, 5), report
+    reliability.record(
+        fault=f"events of a day more than days_late_allowed ({private.days_late_allowed}) days late, after a restart",
+        rounds=1,
+        acknowledged=verdict.acknowledged,
+        lost=verdict.lost,
+        duplicated=verdict.duplicated,
+        quarantined=verdict.quarantined,
+        notes="quarantined as too_late, counted in audit; never silently dropped",
+    )
