@@ -4,7 +4,7 @@ Each field can be overridden by an environment variable named ``WEBSESSIONS_<FIE
 e.g. ``WEBSESSIONS_KAFKA_PORT=19092``. Defaults bind every local service to 127.0.0.1. The same
 names appear in ``docker-compose.yml``, where only the values differ (service host names).
 
-Secrets (the Postgres and Airflow passwords) are never defaults in code: unless given by the
+Secrets (the Postgres, Airflow and dashboard passwords) are never defaults in code: unless given by the
 environment they are generated on first use into ``<stack_dir>/secrets.json`` (git-ignored).
 """
 
@@ -21,7 +21,13 @@ from pathlib import Path
 
 ENV_PREFIX = "WEBSESSIONS_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SECRET_FIELDS = ("postgres_password", "airflow_password", "airflow_jwt_secret", "airflow_fernet_key")
+SECRET_FIELDS = (
+    "postgres_password",
+    "airflow_password",
+    "airflow_jwt_secret",
+    "airflow_fernet_key",
+    "dashboard_password",
+)
 
 
 def _new_secret(name: str) -> str:
@@ -180,6 +186,15 @@ class Settings:
     batch_shuffle_partitions: int = 8
     batch_hive_writers: int = 3
     batch_postgres_collect_max: int = 100_000
+
+    # The dashboard (websessions.dashboard, Streamlit): where it listens; bound to anything but 127.0.0.1 it
+    # asks for dashboard_password (generated into the secrets file); how long a read is cached server-side
+    # (every viewer within that time shares one query) and how often the Live page refreshes itself.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    dashboard_password: str = ""
+    dashboard_cache_ttl_s: int = 5
+    dashboard_refresh_s: int = 5
 
     # Reconciliation and reporting.
     reconcile_max_mismatch_ratio: float = 0.05
