@@ -36,6 +36,7 @@ with the table, not the day. Fine for demo sizes; a production store would add a
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -110,6 +111,17 @@ class MinuteMetrics:
     @property
     def at(self) -> str:
         return format_time_ms(self.minute * 60_000)[:16]
+
+
+def _minute_of_row(host: str, key: bytes, columns: dict[bytes, bytes]) -> MinuteMetrics:
+    at = key.decode().rsplit(SEP, 1)[1]
+    return MinuteMetrics(
+        host=host,
+        minute=parse_time_ms(f"{at}:00.000Z") // 60_000,
+        events=int(columns[b"m:events"]),
+        active_users=int(columns[b"m:active_users"]),
+        errors=int(columns[b"m:errors"]),
+    )
 
 
 def _encode_session(session: Session) -> bytes:
@@ -353,23 +365,39 @@ class HBaseSessions:
         """Every row that has a live view (family ``o``): the writer rebuilds its state from these."""
         yield from self._scan(None, columns=[OPEN_FAMILY])
 
+    def open_session_counts(self) -> dict[str, int]:
+        """Open sessions per host right now: the rows with a live view and no closed record."""
+        counts: dict[str, int] = {}
+        for key, columns in self._scan(None, columns=[OPEN_RECORD, b"s:dt"]):
+            if b"s:dt" not in columns:
+                host = key.split(SEP.encode(), 1)[0].decode()
+                counts[host] = counts.get(host, 0) + 1
+        return counts
+
+    def latest_sessions(self, host: str | None = None, limit: int = 20) -> list[Session]:
+        """The ``limit`` sessions (closed and open) with the latest last event, newest first.
+
+        Reads every row of the table (or of the host's prefix): a dashboard's view at demo sizes.
+        """
+        prefix = f"{host}{SEP}".encode() if host else None
+        sessions = (session_of_row(columns) for _, columns in self._scan(prefix, columns=[RECORD, OPEN_RECORD]))
+        return heapq.nlargest(limit, (s for s in sessions if s is not None), key=lambda s: (s.end_ms, s.start_ms))
+
     def minute_metrics(self, host: str, since_minute: int = 0) -> list[MinuteMetrics]:
         """A host's live metrics per minute, oldest first, from ``since_minute`` (minutes since the epoch)."""
-        out = []
         start = metric_key(host, since_minute)
         stop = f"{host}{SEP}~".encode()
-        for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop):
-            at = key.decode().rsplit(SEP, 1)[1]
-            out.append(
-                MinuteMetrics(
-                    host=host,
-                    minute=parse_time_ms(f"{at}:00.000Z") // 60_000,
-                    events=int(columns[b"m:events"]),
-                    active_users=int(columns[b"m:active_users"]),
-                    errors=int(columns[b"m:errors"]),
-                )
-            )
-        return out
+        return [
+            _minute_of_row(host, key, columns)
+            for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop)
+        ]
+
+    def latest_minute(self, host: str) -> MinuteMetrics | None:
+        """The host's newest minute of live metrics (one reversed scan of one row), None if it has none."""
+        start, stop = f"{host}{SEP}~".encode(), f"{host}{SEP}".encode()
+        for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop, reverse=True, limit=1):
+            return _minute_of_row(host, key, columns)
+        return None
 
     def _scan(self, prefix: bytes | None, columns: list[bytes]) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
         kwargs: dict[str, Any] = {"columns": columns, "batch_size": 1000}
