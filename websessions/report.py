@@ -189,6 +189,51 @@ def domain_report(settings: Settings, dt_from: str, dt_to: str, host: str | None
     rows += [ReportRow(h, "none") for h in hosts if h not in present]
     rows.sort(key=lambda r: (r.host, r.layer))
     if not host:
-        rows += [_row(f"*{suffix} (together)", layer, tuple(values)) for layer, *values in group]
+        rows += [_row(group_name(settings), layer, tuple(values)) for layer, *values in group]
         rows += [_row("all hosts", layer, tuple(values)) for h, layer, *values in fetched if h is None]
     return rows
+
+
+DAILY_QUERY = """
+SELECT dt, host, layer, sessions, events, avg_events_per_session, max_events_per_session, avg_duration_s,
+       unique_ips, bounce_rate
+FROM domain_report
+WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s)
+UNION ALL
+SELECT dt, %(group)s, min(layer), count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
+       avg(duration_s)::double precision, count(DISTINCT ip),
+       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
+FROM report_sessions
+WHERE dt BETWEEN %(from)s AND %(to)s AND %(host)s IS NULL AND host LIKE %(pattern)s
+GROUP BY dt
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class DailyReportRow:
+    """One host (or the ``report_group_suffix`` hosts together) on one day, from the day's serving layer."""
+
+    dt: str
+    row: ReportRow
+
+
+def group_name(settings: Settings) -> str:
+    """The report's name for the hosts of ``report_group_suffix`` taken together."""
+    return f"*{settings.report_group_suffix} (together)"
+
+
+def daily_report(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> list[DailyReportRow]:
+    """The domain report per day: each host's row, and (without ``host``) the group's, each day from its layer."""
+    from websessions.clients import postgres
+
+    params = {
+        "from": dt_from,
+        "to": dt_to,
+        "host": host,
+        "group": group_name(settings),
+        "pattern": f"%{settings.report_group_suffix}",
+    }
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(DAILY_QUERY, params)
+        return [DailyReportRow(str(dt), _row(h, layer, tuple(values))) for dt, h, layer, *values in cur.fetchall()]
