@@ -137,18 +137,25 @@ def gaps_of_day(settings: Settings, dt: str) -> dict[int, int]:
 
 
 def audit_day(settings: Settings, dt: str) -> DayAudit:
+    return audit_days(settings, [dt])[0]
+
+
+def audit_days(settings: Settings, days: list[str]) -> list[DayAudit]:
+    """The audit of each of ``days``, from one scan of the events topic and one of the dead letters."""
     produced, earliest = scan_records(settings, settings.kafka_topic_events, lambda msg: classify(msg).dt)
-    dead = scan_topic(settings, settings.kafka_topic_dlq, dead_letter_date)[dt]
-    marker = f"{day_dir(settings.raw_events_dir, dt)}/{COMPLETE_MARKER}"
-    complete = hdfs.webhdfs(settings).status(marker, strict=False) is not None
-    return DayAudit(
-        dt=dt,
-        produced=produced[dt],
-        landed=count_lines(settings, settings.raw_events_dir, dt),
-        late=count_lines(settings, late_dir(settings), dt),
-        quarantined=count_lines(settings, quarantine_dir(settings), dt),
-        dead_lettered=dead,
-        complete=complete,
-        gaps=gaps_of_day(settings, dt),
-        kafka_earliest=earliest,
-    )
+    dead = scan_topic(settings, settings.kafka_topic_dlq, dead_letter_date)
+    fs = hdfs.webhdfs(settings)
+    return [
+        DayAudit(
+            dt=dt,
+            produced=produced[dt],
+            landed=count_lines(settings, settings.raw_events_dir, dt),
+            late=count_lines(settings, late_dir(settings), dt),
+            quarantined=count_lines(settings, quarantine_dir(settings), dt),
+            dead_lettered=dead[dt],
+            complete=fs.status(f"{day_dir(settings.raw_events_dir, dt)}/{COMPLETE_MARKER}", strict=False) is not None,
+            gaps=gaps_of_day(settings, dt),
+            kafka_earliest=earliest,
+        )
+        for dt in days
+    ]
