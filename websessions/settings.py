@@ -107,6 +107,12 @@ class Settings:
     collector_linger_ms: int = 1
     # `websessions ingest`: a message Kafka has not acknowledged after this long fails the run.
     ingest_delivery_timeout_s: float = 30.0
+    # `websessions ingest --format combined --follow`: where each followed log's position (file identity +
+    # offset, committed once Kafka acknowledged) is kept (empty: <stack_dir>/data/access_log), how often
+    # the file is polled, and how long a rotated-away file must stay unwritten before it is left.
+    access_log_state_dir: str = ""
+    access_log_poll_s: float = 0.2
+    access_log_rotate_grace_s: float = 1.0
 
     # HDFS (NameNode + DataNode).
     hdfs_host: str = "127.0.0.1"
@@ -186,6 +192,8 @@ class Settings:
     batch_shuffle_partitions: int = 8
     batch_hive_writers: int = 3
     batch_postgres_collect_max: int = 100_000
+    # Recommendations (websessions.analytics.page_covisits): pages kept per page, most co-visited first.
+    recommend_top_k: int = 5
 
     # The dashboard (websessions.dashboard, Streamlit): where it listens; bound to anything but 127.0.0.1 it
     # asks for dashboard_password (generated into the secrets file); how long a read is cached server-side
@@ -202,6 +210,38 @@ class Settings:
         "bootcamp.techcreator.io,www.dataexpert.io,zachwilson.techcreator.io,lulu.techcreator.io,zachwilson.tech"
     )
     report_group_suffix: str = ".techcreator.io"
+
+    # Anomaly alerts (websessions.anomalies, run online by websessions.alerting over the speed layer's
+    # per-minute metrics): the monitored hosts (empty: report_hosts), where alerts go (a Kafka topic and a
+    # Postgres table, grain one row per host, minute and kind), how often closed minutes are looked for and
+    # how long a minute's metrics row must have been there before it is read (the job sums the ips of a
+    # minute in two subtasks). The baseline: trailing minutes that were not anomalous (at most
+    # baseline_minutes, judged from min_baseline_minutes on), compared over windows of these lengths.
+    alerts_hosts: str = ""
+    kafka_topic_alerts: str = "web_alerts"
+    postgres_table_alerts: str = "web_alerts"
+    alerts_poll_interval_s: float = 2.0
+    alerts_settle_s: float = 3.0
+    alerts_baseline_minutes: int = 60
+    alerts_min_baseline_minutes: int = 15
+    alerts_windows: str = "1,3,5"
+    # Thresholds. Counts are judged by a robust z: (observed - median) / max(1.4826 * MAD, sqrt(median)),
+    # over the window's sums in the baseline; nothing is judged below min_expected_events per window.
+    # spike: observed >= ratio x expected; drop: observed <= (1 - drop_ratio) x expected; silence: no event
+    # at all over a window expected to hold silence_min_expected events; error_rate: errors / events at
+    # least error_rate_min and error_ratio x the baseline's rate, error_min_count errors, binomial z.
+    # An alert is raised when a kind starts on a host and again only after clear_minutes without it.
+    alerts_min_expected_events: float = 10.0
+    alerts_spike_ratio: float = 3.0
+    alerts_spike_z: float = 6.0
+    alerts_drop_ratio: float = 0.5
+    alerts_drop_z: float = 4.0
+    alerts_silence_min_expected: float = 10.0
+    alerts_error_rate_min: float = 0.1
+    alerts_error_ratio: float = 3.0
+    alerts_error_z: float = 5.0
+    alerts_error_min_count: int = 5
+    alerts_clear_minutes: int = 2
 
     # The session rule (see websessions.sessions): all tunables are named settings.
     session_timeout_s: int = 300
