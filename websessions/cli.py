@@ -69,6 +69,11 @@ def _ingest(args: argparse.Namespace) -> int:
     from websessions.ingest import IngestError, publish_lines
 
     settings = get_settings()
+    if args.format == "combined":
+        return _ingest_access_log(args, settings)
+    if args.follow or args.host:
+        print("error: --follow and --host are for --format combined", file=sys.stderr)
+        return 2
     try:
         with open(args.file, "rb") as handle, Progress(transient=True) as progress:
             task = progress.add_task(f"publishing {args.file}", total=None)
@@ -76,6 +81,31 @@ def _ingest(args: argparse.Namespace) -> int:
     except IngestError as exc:
         print(f"error: {exc.summary()}", file=sys.stderr)
         return 1
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in result.reasons.most_common()) or "none"
+    print(f"accepted {result.accepted}, dead-lettered {result.dead_lettered} ({reasons})")
+    return 0
+
+
+def _ingest_access_log(args: argparse.Namespace, settings) -> int:
+    """``ingest --format combined FILE [--host H] [--follow]``: an access log, once or followed until stopped."""
+    import signal
+    import threading
+
+    from rich.progress import Progress
+
+    from websessions.log_tail import LogFollower, ingest_log_file
+
+    if args.follow:
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        follower = LogFollower(settings, args.file, args.host)
+        result = follower.run(stop)
+        print(f"followed {args.file} through {follower.rotations} rotations (position: {follower.state_file})")
+    else:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"publishing {args.file}", total=None)
+            result = ingest_log_file(settings, args.file, args.host, progress=lambda n: progress.advance(task, n))
     reasons = ", ".join(f"{reason}: {n}" for reason, n in result.reasons.most_common()) or "none"
     print(f"accepted {result.accepted}, dead-lettered {result.dead_lettered} ({reasons})")
     return 0
@@ -162,6 +192,10 @@ def _sessions(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     settings = get_settings()
+    if args.top is not None:
+        from websessions.analytics_commands import print_top_sessions
+
+        return print_top_sessions(settings, args)
     if args.layer == "batch":
         from websessions.stores.postgres_sessions import sessions_of_day
 
@@ -216,10 +250,21 @@ def _report(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     ensure_serving_schema(settings)
-    rows = domain_report(settings, args.date_from, args.date_to, host=args.host)
+    if args.by:
+        from websessions.analytics_commands import print_series
+
+        return print_series(settings, args)
+    rows = domain_report(settings, args.date_from, args.date_to, host=args.host, exclude_bots=args.exclude_bots)
+    if args.exclude_bots:
+        from websessions.report import bots_excluded
+
+        note = bots_excluded(settings, args.date_from, args.date_to, args.host).note()
     days = day_layers(settings, args.date_from, args.date_to)
     if args.format == "json":
-        print(json.dumps({"rows": [r.as_dict() for r in rows], "days": [d.__dict__ for d in days]}, indent=2))
+        excluded = {"bots_excluded": note} if args.exclude_bots else {}
+        print(
+            json.dumps({"rows": [r.as_dict() for r in rows], "days": [d.__dict__ for d in days], **excluded}, indent=2)
+        )
     elif args.format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].as_dict()) if rows else ["host"])
         writer.writeheader()
@@ -239,6 +284,8 @@ def _report(args: argparse.Namespace) -> int:
         console.print(table)
         for d in days:
             console.print(f"  {d.dt}: {d.layer} layer ({d.note})")
+        if args.exclude_bots:
+            console.print(f"  {note}")
     return 0
 
 
@@ -445,9 +492,14 @@ def _generate(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from websessions.simulator import GenerationStats, SimulatorConfig, generate_day, generate_live
+    from websessions.simulator.access_log import LogStats, combined_lines
 
     settings = get_settings()
     stats = GenerationStats()
+    log_stats = LogStats()
+    if args.format == "combined" and args.kafka:
+        print("error: --format combined writes a log file; publish it with ingest --format combined", file=sys.stderr)
+        return 2
     try:
         shares = {k: v for k, v in vars(args).items() if k.endswith("_share") and v is not None}
         hosts = {"hosts": tuple(h.strip() for h in args.hosts.split(",") if h.strip())} if args.hosts else {}
@@ -479,11 +531,20 @@ def _generate(args: argparse.Namespace) -> int:
                 result = publish_lines(settings, counted())
                 print(f"published: accepted {result.accepted}, dead-lettered {result.dead_lettered}", file=sys.stderr)
             else:
+                output = counted()
+                if args.format == "combined":
+                    output = combined_lines(output, vhost=len(config.hosts) > 1, stats=log_stats)
                 with nullcontext(sys.stdout) if args.out == "-" else open(args.out, "w", encoding="utf-8") as out:
-                    out.writelines(line + "\n" for line in counted())
+                    for line in output:  # flushed line by line when live, as a web server writes
+                        out.write(line + "\n")
+                        if args.rate is not None:
+                            out.flush()
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
     print(stats.summary(), file=sys.stderr)
+    if args.format == "combined":
+        left_out = f"{log_stats.skipped_events} beacon-only events left out"
+        print(f"access log: {log_stats.lines} lines ({left_out})", file=sys.stderr)
     return 0
 
 
@@ -513,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="publish a JSON-lines file to Kafka (invalid lines dead-lettered)")
     ingest.add_argument("file")
+    ingest.add_argument("--format", choices=["jsonl", "combined"], default="jsonl", help="combined: an access log")
+    ingest.add_argument("--host", help="combined: the host of lines without a virtual-host field")
+    ingest.add_argument("--follow", action="store_true", help="combined: tail the log across rotation until stopped")
     ingest.set_defaults(func=_ingest)
     collect = sub.add_parser("collect", help="the HTTP beacon collector (foreground, or start|stop|status)")
     collect.add_argument("action", nargs="?", choices=["serve", "start", "stop", "status"], default="serve")
@@ -529,10 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = sub.add_parser("sessions", help="sessions of a day from the speed or the batch layer")
     sessions.add_argument("--date", required=True)
-    sessions.add_argument("--layer", choices=["speed", "batch"], required=True)
+    sessions.add_argument("--layer", choices=["speed", "batch"], default="batch")
     sessions.add_argument("--host")
     sessions.add_argument("--ip")
     sessions.add_argument("--format", choices=["table", "jsonl"], default="table")
+    sessions.add_argument("--top", type=int, help="the N notable sessions of the day (batch layer; bots flagged)")
+    sessions.add_argument("--by", choices=["events", "duration"], default="events", help="with --top: rank by")
     sessions.set_defaults(func=_sessions)
 
     reconcile = sub.add_parser("reconcile", help="speed vs batch for a day, stored in Postgres")
@@ -543,8 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--to", dest="date_to", default="9999-12-31")
     report.add_argument("--host")
     report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument("--exclude-bots", action="store_true", help="leave bot sessions out (batch-served days)")
+    report.add_argument("--by", choices=["day", "hour"], help="the series per day or hour, with the change")
     report.set_defaults(func=_report)
 
+    from websessions import analytics_commands
+
+    analytics_commands.add_parsers(sub)
     batch = sub.add_parser("batch", help="recompute day D with Spark: sessions, stats, history into Hive and Postgres")
     batch.add_argument("--date", required=True, help="the UTC day (YYYY-MM-DD)")
     batch.add_argument("--force", action="store_true", help="run even if the lander has not marked the day complete")
@@ -563,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--host", required=True)
     lookup.add_argument("--limit", type=int, default=10)
     lookup.set_defaults(func=_lookup)
+    from websessions.commands import views
+
+    views.add_parsers(sub)
     # Domain-core commands are added here (sessionize, edgar, ...).
     generate = sub.add_parser("generate", help="realistic simulated traffic: a backfill day, or live at --rate")
     generate.add_argument("--date", help="the UTC day of a backfill (YYYY-MM-DD)")
@@ -574,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rate", type=float, help="live traffic at R events/s, stamped now")
     generate.add_argument("--apps", type=int, default=1, help="independent simulated applications, interleaved")
     generate.add_argument("--hosts", help="comma-separated hosts (default: the five sites)")
+    generate.add_argument("--format", choices=["jsonl", "combined"], default="jsonl", help="combined: an access log")
     for fault in ("late", "duplicate", "malformed"):
         generate.add_argument(f"--{fault}-share", type=float, help=f"share of {fault} events (0 for none)")
     generate.set_defaults(func=_generate)

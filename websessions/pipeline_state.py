@@ -167,14 +167,14 @@ class NightlyRun:
 
 
 def nightly_runs(settings: Settings, limit: int = 10) -> list[NightlyRun]:
-    """The newest runs of the nightly DAG (by logical date), each linked to its page in the Airflow UI."""
+    """The newest runs of the nightly DAG (by when they were due), each linked to its page in the Airflow UI."""
     from websessions.clients.airflow import AirflowApi
 
     runs = AirflowApi(settings, timeout_s=PROBE_TIMEOUT_S).recent_runs(NIGHTLY_DAG, limit)
     return [
         NightlyRun(
             r["dag_run_id"],
-            str(r.get("logical_date") or "")[:10],
+            str(r.get("logical_date") or "")[:10] or "(no day)",
             str(r.get("state")),
             r.get("start_date"),
             r.get("end_date"),

@@ -97,8 +97,8 @@ class AirflowApi:
         return runs[0] if runs else None
 
     def recent_runs(self, dag_id: str, limit: int = 10) -> list[dict]:
-        """The DAG's newest runs, by logical date, newest first."""
-        params = {"order_by": "-logical_date", "limit": limit}
+        """The DAG's newest runs (by when each was due to run), newest first."""
+        params = {"order_by": "-run_after", "limit": limit}
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
 
     def is_paused(self, dag_id: str) -> bool:

@@ -1,0 +1,1 @@
+"""Command-line commands grouped by concern; each module's ``add_parsers(sub)`` registers its commands."""

@@ -1,0 +1,127 @@
+"""Commands for people who look: ``dashboard`` (the web app), ``live`` (its Live page in the terminal)
+and ``history`` (the History page's top lists)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from websessions.settings import get_settings
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from websessions.background import BackgroundJob
+    from websessions.dashboard import server
+
+    settings = get_settings()
+    job = BackgroundJob(settings, "dashboard", ["dashboard", "run"], stop_timeout_s=10.0)
+    if args.action == "run":
+        argv = server.streamlit_argv(settings)
+        os.execv(argv[0], argv)  # the supervisor's child is Streamlit itself
+    if args.action == "start":
+        pid, started = job.start()
+        deadline = time.monotonic() + args.wait
+        while not server.healthy(settings) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        up = server.healthy(settings)
+        print(f"dashboard {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
+        print(f"  {server.url(settings)} {'answers' if up else 'does not answer yet'}")
+        return 0 if up else 1
+    if args.action == "stop":
+        print("dashboard stopped" if job.stop() else "dashboard was not running")
+        return 0
+    pid = job.pid()
+    up = server.healthy(settings)
+    print(f"dashboard {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; {server.url(settings)}"
+          f" {'answers' if up else 'does not answer'}")  # fmt: skip
+    print(f"  {job.status_line()}")
+    return 0 if pid and up else 3
+
+
+def live_table(settings, host: str | None):
+    """The Live page's numbers as a rich renderable (one row per host, the speed layer's state below)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from websessions.live_view import CURRENT_MINUTES, live_view
+
+    view = live_view(settings, host)
+    stamp = time.strftime("%H:%M:%S", time.gmtime(view.as_of_ms / 1000))
+    table = Table(title=f"live traffic at {stamp} UTC (speed layer)")
+    for column in ("host", "active users", "events/min", f"error rate ({CURRENT_MINUTES} min)", "open sessions",
+                   f"events ({view.window_min} min)", "newest minute"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("host", "newest minute") else "right")
+    for h in view.hosts:
+        table.add_row(h.host, str(h.active_users), str(h.events_per_minute), f"{h.error_rate:.1%}",
+                      str(h.open_sessions), str(sum(m.events for m in h.minutes)),
+                      h.latest.at if h.latest else "-")  # fmt: skip
+    lines = [table, Text(view.speed.describe(view.as_of_ms / 1000))]
+    if view.empty:
+        newest = view.newest_minute
+        since = f"; newest minute with events {newest.at} UTC ({newest.host})" if newest else ""
+        lines.append(Text(f"no events in the last {view.window_min} minutes{since}"))
+    return Group(*lines)
+
+
+def _live(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    settings = get_settings()
+    console = Console()
+    if not args.watch:
+        console.print(live_table(settings, args.host))
+        return 0
+    interval = args.interval or settings.dashboard_refresh_s
+    try:
+        with Live(live_table(settings, args.host), console=console, screen=False, auto_refresh=False) as view:
+            while True:
+                time.sleep(interval)
+                view.update(live_table(settings, args.host), refresh=True)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from websessions.stores.hive_history import TOP_LISTS, top
+
+    result = top(get_settings(), args.kind, args.date_from, args.date_to, args.host, args.limit)
+    if args.format == "tsv":
+        print("\t".join(result.columns))
+        for row in result.rows:
+            print("\t".join(str(v) for v in row))
+        return 0
+    table = Table(title=f"top {args.kind} {args.date_from} .. {args.date_to}: {TOP_LISTS[args.kind].description}")
+    for column in result.columns:
+        table.add_column(column)
+    for row in result.rows:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from websessions.stores.hive_history import TOP_LISTS
+
+    dashboard = sub.add_parser("dashboard", help="the web dashboard: start (default), stop, status, run")
+    dashboard.add_argument("action", nargs="?", choices=["start", "stop", "status", "run"], default="start")
+    dashboard.add_argument("--wait", type=float, default=60.0, help="start: seconds to wait for it to answer")
+    dashboard.set_defaults(func=_dashboard)
+    live = sub.add_parser("live", help="the dashboard's live numbers per monitored host, in the terminal")
+    live.add_argument("--host")
+    live.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    live.add_argument("--interval", type=float, help="--watch: seconds between refreshes (dashboard_refresh_s)")
+    live.set_defaults(func=_live)
+    history = sub.add_parser("history", help="top pages, referrers, countries, sections or paths from Hive")
+    history.add_argument("kind", choices=list(TOP_LISTS))
+    history.add_argument("--from", dest="date_from", required=True)
+    history.add_argument("--to", dest="date_to", required=True)
+    history.add_argument("--host")
+    history.add_argument("--limit", type=int, default=10)
+    history.add_argument("--format", choices=["table", "tsv"], default="table")
+    history.set_defaults(func=_history)
