@@ -54,7 +54,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +63,8 @@ from websessions.events import format_time_ms
 from websessions.sessions import SessionRule
 
 if TYPE_CHECKING:
+    from py4j.java_gateway import JavaClass, JavaObject
+    from pyflink.common.job_client import JobClient
     from pyflink.table import StatementSet, StreamTableEnvironment, Table, TableEnvironment
 
     from websessions.settings import Settings
@@ -191,6 +193,9 @@ OPERATOR_CLASS = "websessions.speed.SpeedSessions"
 SINK_FLUSH_INTERVAL_MS = 100
 METRIC_STATE_S = 900
 JAVA_SOURCES = Path(__file__).resolve().parent / "java"
+HBASE_SINK_SOURCES = Path(__file__).resolve().parent / "java-hbase"
+# The HBase sink sends its coalesced rows this often (and before each checkpoint barrier).
+HBASE_FLUSH_INTERVAL_MS = 200
 
 
 def stream_table_environment() -> StreamTableEnvironment:
@@ -203,30 +208,66 @@ def stream_table_environment() -> StreamTableEnvironment:
     return StreamTableEnvironment.create(env, environment_settings=EnvironmentSettings.in_streaming_mode())
 
 
-def operator_jar(settings: Settings) -> Path:
-    """The jar of the session operator (``streaming/java``), compiled on first use (see
-    :mod:`websessions.stack.javac`)."""
+def operator_jar(
+    settings: Settings, sources: Path = JAVA_SOURCES, name: str = "websessions-speed", classpath: Sequence[Path] = ()
+) -> Path:
+    """The jar of the session operator (``streaming/java``; or of ``sources`` compiled also against
+    ``classpath``), compiled on first use (see :mod:`websessions.stack.javac`)."""
     from websessions.stack.javac import build_jar, pyflink_classpath
 
-    return build_jar(settings, "websessions-speed", JAVA_SOURCES, pyflink_classpath())
+    return build_jar(settings, name, sources, [*pyflink_classpath(), *classpath])
+
+
+def hbase_sink_jar(settings: Settings, hbase_client: Sequence[Path]) -> Path:
+    """The jar of the HBase sink (``streaming/java-hbase``), compiled against the Flink jars and
+    ``hbase_client`` (the shaded HBase client's jars; both must be in ``pipeline.jars`` to run it)."""
+    return operator_jar(settings, HBASE_SINK_SOURCES, "websessions-speed-hbase", hbase_client)
+
+
+def hbase_sink(settings: Settings, flush_interval_ms: int = HBASE_FLUSH_INTERVAL_MS) -> JavaObject:
+    """The JVM sink ``websessions.speed.hbase.HBaseSessionSink`` writing into ``settings``' tables (its
+    jar and the HBase client's must be on the job's classpath: :func:`hbase_sink_jar`)."""
+    from websessions.stores.hbase_sessions import late_table_name
+
+    return get_java_class("websessions.speed.hbase.HBaseSessionSink")(
+        settings.hbase_host, settings.hbase_zookeeper_port, settings.hbase_table_sessions,
+        settings.hbase_table_live_metrics, late_table_name(settings), flush_interval_ms,
+    )  # fmt: skip
+
+
+def execute_to_hbase(updates: Table, sink: JavaObject, job_name: str) -> JobClient:
+    """Run the job that writes ``updates`` (:data:`UPDATE_COLUMNS` rows, a changelog) through ``sink``; the
+    table environment's configuration applies. Returns the running job's client."""
+    from pyflink.common.job_client import JobClient
+
+    t_env = updates._t_env
+    env = get_java_class("websessions.speed.hbase.HBaseSessionSink").attach(t_env._j_tenv, updates._j_table, sink)
+    return JobClient(env.executeAsync(job_name))
+
+
+def get_java_class(name: str) -> JavaClass:
+    """A JVM class on the job's classpath, by its full name."""
+    from py4j.java_gateway import JavaClass
+    from pyflink.java_gateway import get_gateway
+
+    found = get_gateway().jvm
+    for part in name.split("."):
+        found = getattr(found, part)
+    if not isinstance(found, JavaClass):
+        raise RuntimeError(f"{name} is not on the job's classpath: add its jar to pipeline.jars")
+    return found
 
 
 def _operator_call(table: Table, method: str, *args: object) -> list[Table]:
     """``websessions.speed.SpeedSessions.<method>(t_env, table, *args)`` (Java): its table(s) as PyFlink's."""
     from py4j.java_collections import JavaArray
-    from py4j.java_gateway import JavaClass
-    from pyflink.java_gateway import get_gateway
     from pyflink.table import StreamTableEnvironment
     from pyflink.table import Table as PyTable
 
     t_env = table._t_env
     if not isinstance(t_env, StreamTableEnvironment) or "Stream" not in t_env._j_tenv.getClass().getSimpleName():
         raise TypeError("the session operator needs a StreamTableEnvironment on a DataStream environment")
-    operator = get_gateway().jvm
-    for part in OPERATOR_CLASS.split("."):
-        operator = getattr(operator, part)
-    if not isinstance(operator, JavaClass):
-        raise RuntimeError(f"{OPERATOR_CLASS} is not on the job's classpath: add operator_jar() to pipeline.jars")
+    operator = get_java_class(OPERATOR_CLASS)
     result = getattr(operator, method)(t_env._j_tenv, table._j_table, *args)
     return [PyTable(j, t_env) for j in (result if isinstance(result, JavaArray) else [result])]
 

@@ -55,6 +55,26 @@ JAR_SETS: dict[str, JarSet] = {
     "postgres-jdbc": JarSet("postgres-jdbc", (f"org.postgresql:postgresql:{POSTGRES_JDBC_VERSION}",)),
     # Loaded by the in-process PyFlink job (pipeline.jars); Flink 2.2's Kafka SQL connector, shaded.
     "flink-connectors": JarSet("flink-connectors", (f"org.apache.flink:flink-sql-connector-kafka:{FLINK_KAFKA}",)),
+    # The speed job's HBase sink (streaming/java, websessions.speed.HBaseSessionSink): the shaded client of
+    # the server's version (Hadoop, protobuf, netty, Guava relocated under org.apache.hadoop.hbase.shaded),
+    # so nothing it brings can clash with Flink's classes. Its unshaded dependencies are logging APIs that
+    # Flink already provides (slf4j, commons-logging, javax.activation) and annotations: excluded. It keeps
+    # Hadoop's own classes unrelocated (org.apache.hadoop.conf, .fs, ...), which Flink's jars do not have.
+    "hbase-client": JarSet(
+        "hbase-client",
+        (f"org.apache.hbase:hbase-shaded-client:{HBASE_VERSION}",),
+        exclusions=(
+            "org.slf4j:slf4j-api",
+            "commons-logging:commons-logging",
+            "org.apache.yetus:audience-annotations",
+            "com.github.stephenc.findbugs:findbugs-annotations",
+            "org.apache.logging.log4j:log4j-api",
+            "org.apache.logging.log4j:log4j-core",
+            "org.apache.logging.log4j:log4j-slf4j-impl",
+            "org.apache.logging.log4j:log4j-1.2-api",
+            "jakarta.activation:jakarta.activation-api",  # flink-dist has javax.activation
+        ),
+    ),
     # HBase standalone (HMaster = master + region server + ZooKeeper in one JVM) and its Thrift 1
     # server, one classpath. Hadoop 2 jars that hbase-thrift 2.6.1 would pull in, MapReduce/YARN and
     # the log4j 1 bindings are excluded: log4j2 with its slf4j 1.7 binding does all the logging.

@@ -1,0 +1,236 @@
+package websessions.speed.hbase;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ScheduledFuture;
+import org.apache.flink.api.common.operators.ProcessingTimeService;
+import org.apache.flink.api.connector.sink2.SinkWriter;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.groups.SinkWriterMetricGroup;
+import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.hbase.HBaseConfiguration;
+import org.apache.hadoop.hbase.TableName;
+import org.apache.hadoop.hbase.client.BufferedMutator;
+import org.apache.hadoop.hbase.client.BufferedMutatorParams;
+import org.apache.hadoop.hbase.client.Connection;
+import org.apache.hadoop.hbase.client.ConnectionFactory;
+import org.apache.hadoop.hbase.client.Delete;
+import org.apache.hadoop.hbase.client.Mutation;
+import org.apache.hadoop.hbase.client.Put;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes the update rows of one sink subtask to HBase through {@link BufferedMutator}s (one per table).
+ *
+ * <p>Updates are coalesced per HBase row until the next flush, with the Python writer's rules
+ * ({@code streaming/hbase_sink.py}): a closed record is final (a later open or drop of its row in the
+ * same flush changes nothing), a drop removes a pending open record, the newest open record of a row
+ * wins; a metric row keeps its newest totals. So each row gets at most one mutation per flush, and a
+ * delete never shares a batch (and a server timestamp) with a put of the same cells.
+ *
+ * <p>A flush runs every {@code flushIntervalMs} (a processing-time timer in the task's mailbox, so it
+ * never races {@link #write}), before each checkpoint barrier ({@link #flush(boolean)} is called by
+ * Flink then: a completed checkpoint has all its updates in HBase) and at the end of a bounded input.
+ * A failed mutation (the client's retries exhausted) is rethrown: the job fails and restarts from its
+ * last checkpoint, whose updates were all written; what follows is written again, idempotently.
+ */
+final class HBaseSessionWriter implements SinkWriter<Row> {
+    private static final Logger LOG = LoggerFactory.getLogger(HBaseSessionWriter.class);
+    static final byte[] SESSION = b("s");
+    static final byte[] OPEN = b("o");
+    static final byte[] METRICS = b("m");
+    static final byte[] LATE = b("l");
+    static final byte[] RECORD = b("record");
+
+    private final HBaseSessionSink config;
+    private final ProcessingTimeService timers;
+    private final Connection connection;
+    private final BufferedMutator sessions;
+    private final BufferedMutator metrics;
+    private final BufferedMutator late;
+    private volatile IOException asyncFailure;
+    private ScheduledFuture<?> timer;
+
+    /** Row key (host|ip|start) -> the one mutation pending for it and whether it is a closed record. */
+    private final Map<String, Pending> pendingSessions = new LinkedHashMap<>();
+    private final Map<String, Put> pendingMetrics = new LinkedHashMap<>();
+    private final List<Mutation> pendingLate = new ArrayList<>();
+    private final Counter puts;
+    private final Counter deletes;
+    private final Counter updates;
+    private long flushes;
+
+    private record Pending(boolean closed, List<Mutation> mutations) {}
+
+    HBaseSessionWriter(HBaseSessionSink config, ProcessingTimeService timers, SinkWriterMetricGroup metricGroup)
+            throws IOException {
+        this.config = config;
+        this.timers = timers;
+        Configuration conf = HBaseConfiguration.create();
+        conf.set("hbase.zookeeper.quorum", config.zookeeperQuorum);
+        conf.set("hbase.zookeeper.property.clientPort", Integer.toString(config.zookeeperPort));
+        conf.set("hbase.client.retries.number", Integer.toString(config.clientRetries));
+        conf.set("hbase.client.operation.timeout", Long.toString(config.operationTimeoutMs));
+        connection = ConnectionFactory.createConnection(conf);
+        BufferedMutator.ExceptionListener listener = (exception, mutator) -> asyncFailure = exception;
+        sessions = connection.getBufferedMutator(params(config.sessionsTable, listener));
+        metrics = connection.getBufferedMutator(params(config.metricsTable, listener));
+        late = connection.getBufferedMutator(params(config.lateTable, listener));
+        puts = metricGroup.counter("hbasePuts");
+        deletes = metricGroup.counter("hbaseDeletes");
+        updates = metricGroup.counter("updates");
+        schedule();
+    }
+
+    private BufferedMutatorParams params(String table, BufferedMutator.ExceptionListener listener) {
+        return new BufferedMutatorParams(TableName.valueOf(table))
+                .writeBufferSize(config.writeBufferBytes)
+                .listener(listener);
+    }
+
+    private void schedule() {
+        long next = timers.getCurrentProcessingTime() + config.flushIntervalMs;
+        timer = timers.registerTimer(next, time -> {
+            flushPending();
+            schedule();
+        });
+    }
+
+    @Override
+    public void write(Row row, Context context) throws IOException {
+        RowKind kind = row.getKind();
+        if (kind == RowKind.UPDATE_BEFORE || kind == RowKind.DELETE) {
+            return; // the totals' retractions: the next row replaces the cells anyway
+        }
+        updates.inc();
+        String what = SessionRows.text(row, SessionRows.KIND);
+        switch (what) {
+            case "open", "session", "drop" -> session(row, what);
+            case "metric" -> metric(row);
+            case "late" -> late(row);
+            default -> { } // "source": the job's counters, read from the job (not rows of these tables)
+        }
+        if (pendingSessions.size() + pendingMetrics.size() + pendingLate.size() >= config.maxPendingRows) {
+            flushPending();
+        }
+    }
+
+    private void session(Row row, String what) {
+        String host = SessionRows.text(row, SessionRows.HOST);
+        String ip = SessionRows.text(row, SessionRows.IP);
+        String start = SessionRows.text(row, SessionRows.T_START);
+        long startMs = SessionRows.epochMs(start);
+        byte[] key = SessionRows.rowKey(host, ip, startMs);
+        String id = new String(key, StandardCharsets.UTF_8);
+        Pending pending = pendingSessions.get(id);
+        if (pending != null && pending.closed()) {
+            return; // a closed record is final
+        }
+        switch (what) {
+            case "drop" -> pendingSessions.put(id, new Pending(false, List.of(new Delete(key).addFamily(OPEN))));
+            case "open" -> pendingSessions.put(id, new Pending(false, List.of(new Put(key)
+                    .addColumn(OPEN, RECORD, SessionRows.recordJson(row, host, ip, start, startMs, "open")))));
+            default -> pendingSessions.put(id, new Pending(true, List.of(
+                    new Put(key)
+                            .addColumn(SESSION, RECORD, SessionRows.recordJson(row, host, ip, start, startMs, "closed"))
+                            .addColumn(SESSION, b("dt"), b(start.substring(0, 10)))
+                            .addColumn(SESSION, b("session_id"), b(SessionRows.sessionId(host, ip, startMs))),
+                    new Delete(key).addFamily(OPEN))));
+        }
+    }
+
+    private void metric(Row row) {
+        String host = SessionRows.text(row, SessionRows.HOST);
+        long minute = SessionRows.number(row, SessionRows.BUCKET);
+        long events = SessionRows.number(row, SessionRows.EVENTS);
+        long errors = SessionRows.number(row, SessionRows.ERRORS);
+        byte[] key = SessionRows.metricKey(host, minute);
+        pendingMetrics.put(new String(key, StandardCharsets.UTF_8), new Put(key)
+                .addColumn(METRICS, b("events"), b(Long.toString(events)))
+                .addColumn(METRICS, b("active_users"), b(Long.toString(SessionRows.number(row, SessionRows.USERS))))
+                .addColumn(METRICS, b("errors"), b(Long.toString(errors)))
+                .addColumn(METRICS, b("error_rate"), b(SessionRows.errorRate(errors, events))));
+    }
+
+    private void late(Row row) {
+        String time = SessionRows.text(row, SessionRows.T_START);
+        long timeMs = SessionRows.epochMs(time);
+        byte[] key = SessionRows.lateKey(SessionRows.text(row, SessionRows.HOST), SessionRows.text(row, SessionRows.IP),
+                time, timeMs, String.valueOf(row.getField(SessionRows.PART)),
+                String.valueOf(row.getField(SessionRows.OFFSET_MIN)));
+        pendingLate.add(new Put(key).addColumn(LATE, b("t"), b(Long.toString(timeMs))));
+    }
+
+    /** Send everything pending and wait until HBase has it; rethrow any failure of this or an earlier send. */
+    void flushPending() throws IOException {
+        checkFailure();
+        if (pendingSessions.isEmpty() && pendingMetrics.isEmpty() && pendingLate.isEmpty()) {
+            return;
+        }
+        List<Mutation> sessionMutations = new ArrayList<>(pendingSessions.size() + 16);
+        for (Pending pending : pendingSessions.values()) {
+            sessionMutations.addAll(pending.mutations());
+        }
+        List<Mutation> metricMutations = new ArrayList<>(pendingMetrics.values());
+        count(sessionMutations);
+        count(metricMutations);
+        count(pendingLate);
+        sessions.mutate(sessionMutations);
+        metrics.mutate(metricMutations);
+        late.mutate(pendingLate);
+        sessions.flush();
+        metrics.flush();
+        late.flush();
+        pendingSessions.clear();
+        pendingMetrics.clear();
+        pendingLate.clear();
+        flushes++;
+        checkFailure();
+    }
+
+    private void count(List<? extends Mutation> mutations) {
+        for (Mutation m : mutations) {
+            (m instanceof Delete ? deletes : puts).inc();
+        }
+    }
+
+    private void checkFailure() throws IOException {
+        IOException failure = asyncFailure;
+        if (failure != null) {
+            throw new IOException("hbase: writing the speed layer's rows failed (the job restarts from its last"
+                    + " checkpoint): " + failure.getMessage(), failure);
+        }
+    }
+
+    @Override
+    public void flush(boolean endOfInput) throws IOException {
+        flushPending(); // before every checkpoint barrier, and at the end of a bounded input
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (timer != null) {
+            timer.cancel(false);
+        }
+        LOG.info("hbase sink: {} updates, {} puts, {} deletes in {} flushes", updates.getCount(), puts.getCount(),
+                deletes.getCount(), flushes);
+        try {
+            sessions.close();
+            metrics.close();
+            late.close();
+        } finally {
+            connection.close();
+        }
+    }
+
+    static byte[] b(String value) {
+        return value.getBytes(StandardCharsets.UTF_8);
+    }
+}
