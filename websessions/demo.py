@@ -1,8 +1,8 @@
 """`websessions demo`: the whole story on the running local stack, with progress.
 
-generate a backfill day D (yesterday, UTC) and live traffic → ingest through Kafka → the speed job
-and the raw lander → the lander marks D complete → `web_sessions_nightly` for D triggered through
-Airflow (visible in its UI) and awaited → reconciliation → the domain report, then where to look.
+the speed job, the raw lander and the dashboard started → a backfill day D (yesterday, UTC) and live
+traffic generated and ingested through Kafka → the lander marks D complete → `web_sessions_nightly` for D
+triggered through Airflow (visible in its UI) and awaited → reconciliation → the domain report, then where to look.
 Every step is idempotent: a second demo adds a new day's worth of the same seeded traffic only if
 the topic does not hold it yet.
 """
@@ -70,9 +70,10 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
     day = (now.date() - timedelta(days=1)).isoformat()
     console.rule(f"websessions demo: day {day}")
 
-    console.print("[bold]1.[/bold] speed layer and raw lander")
+    console.print("[bold]1.[/bold] speed layer, raw lander and dashboard")
     console.print("  " + _cli("speed", "start").strip())
     console.print("  " + _cli("land", "start").strip())
+    console.print("  " + _cli("dashboard", "start").strip().replace("\n", "\n  "))
 
     console.print(f"[bold]2.[/bold] simulated traffic: {events} events of {day} (backfill) and live traffic of today")
     backfill, live = traffic(day, events, seed, now)
@@ -108,10 +109,12 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
     print(_cli("reconcile", "--date", day))
     print(_cli("report", "--from", day, "--to", now.date().isoformat()))
 
+    from websessions.dashboard.server import url as dashboard_url
     from websessions.stores.postgres_sessions import sessions_of_day
 
     sample = next(iter(sessions_of_day(settings, day)), None)
     console.rule("where to look")
+    console.print(f"Dashboard: {dashboard_url(settings)}  (Live, History and Pipeline pages)")
     console.print(f"Airflow UI: {settings.airflow_url}  (login {settings.airflow_user} / {settings.airflow_password})")
     if sample:
         console.print(

@@ -7,6 +7,7 @@ Each check asks the component itself, with the product's clients and settings wh
 - ``spark-master``: the master's JSON status says ALIVE.
 - ``spark-worker``: the master lists this container's worker as ALIVE (registered, not just started).
 - ``collector``: the collector's ``/health`` (200 while Kafka accepts its events).
+- ``dashboard``: Streamlit's ``/_stcore/health`` answers.
 - ``speed-writer``: its loop touched the heartbeat file within the last 30 s.
 - ``lander``: the two systems it moves data between answer from here (Kafka metadata, the raw
   directory over WebHDFS); the process itself is the container's main process.
@@ -69,6 +70,11 @@ def collector(settings: Settings) -> bool:
         return response.status == 200
 
 
+def dashboard(settings: Settings) -> bool:
+    with urllib.request.urlopen(f"http://localhost:{settings.dashboard_port}/_stcore/health", timeout=5) as response:
+        return response.status == 200
+
+
 def speed_writer(settings: Settings) -> bool:
     path = settings.run_dir / "speed-writer.heartbeat"
     return path.exists() and time.time() - path.stat().st_mtime < HEARTBEAT_MAX_AGE_S
@@ -90,6 +96,7 @@ CHECKS: dict[str, Callable[[Settings], bool]] = {
     "spark-master": spark_master,
     "spark-worker": spark_worker,
     "collector": collector,
+    "dashboard": dashboard,
     "speed-writer": speed_writer,
     "lander": lander,
 }

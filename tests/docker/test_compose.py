@@ -52,6 +52,7 @@ SETTINGS_PORTS = {
     ("hiveserver2", 10000): "hive_port",
     ("airflow-apiserver", 8080): "airflow_port",
     ("collector", 8090): "collector_port",
+    ("dashboard", 8501): "dashboard_port",
 }
 #: Published ports no setting describes: web UIs.
 UI_PORTS = {("jobmanager", 8081), ("spark-master", 8082)}

@@ -186,7 +186,19 @@ def print_status(settings: Settings) -> bool:
         )
     Console().print(table)
     print_jobs(settings)
+    print_dashboard(settings)
     return all(row["healthy"] for row in rows)
+
+
+def print_dashboard(settings: Settings) -> None:
+    """Where the dashboard is, whether it answers, and its password (asked beyond 127.0.0.1)."""
+    from websessions.dashboard import server
+
+    state = "answers" if server.healthy(settings, timeout_s=1.0) else "not running (websessions dashboard)"
+    Console().print(
+        f"dashboard {server.url(settings)}: {state}; password {settings.dashboard_password}"
+        " (asked when bound beyond 127.0.0.1)"
+    )
 
 
 def print_jobs(settings: Settings) -> None:
