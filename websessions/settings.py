@@ -224,23 +224,25 @@ class Settings:
     alerts_settle_s: float = 3.0
     alerts_baseline_minutes: int = 60
     alerts_min_baseline_minutes: int = 15
-    alerts_windows: str = "1,3,5"
-    # Thresholds. Counts are judged by a robust z: (observed - median) / max(1.4826 * MAD, sqrt(median)),
-    # over the window's sums in the baseline; nothing is judged below min_expected_events per window.
-    # spike: observed >= ratio x expected; drop: observed <= (1 - drop_ratio) x expected; silence: no event
-    # at all over a window expected to hold silence_min_expected events; error_rate: errors / events at
-    # least error_rate_min and error_ratio x the baseline's rate, error_min_count errors, binomial z.
-    # An alert is raised when a kind starts on a host and again only after clear_minutes without it.
-    alerts_min_expected_events: float = 10.0
+    alerts_windows: str = "1,3,5,10"
+    # Thresholds. Active users (spike, drop, silence) are judged by a robust z: (observed - median) /
+    # max(1.4826 * MAD, sqrt(median)) over the window's sums in the baseline; drops and spikes not below
+    # min_expected users per window. spike: observed >= spike_ratio x expected; drop: observed <= (1 -
+    # drop_ratio) x expected; silence: no user at all over a window expected to hold silence_min_expected;
+    # error_rate: errors / events at least error_rate_min and error_ratio x the baseline's rate,
+    # error_min_count errors, binomial z. A kind is alerted when it starts on a host, again only after
+    # clear_minutes without it. Measured in docs/benchmarks.md (bench/bench_anomalies.py).
+    alerts_min_expected: float = 10.0
     alerts_spike_ratio: float = 3.0
     alerts_spike_z: float = 6.0
-    alerts_drop_ratio: float = 0.5
-    alerts_drop_z: float = 4.0
+    alerts_drop_ratio: float = 0.6
+    alerts_drop_z: float = 3.5
     alerts_silence_min_expected: float = 10.0
-    alerts_error_rate_min: float = 0.1
+    alerts_silence_z: float = 3.0
+    alerts_error_rate_min: float = 0.25
     alerts_error_ratio: float = 3.0
-    alerts_error_z: float = 5.0
-    alerts_error_min_count: int = 5
+    alerts_error_z: float = 7.0
+    alerts_error_min_count: int = 8
     alerts_clear_minutes: int = 2
 
     # The session rule (see websessions.sessions): all tunables are named settings.
