@@ -307,13 +307,8 @@ def _speed(args: argparse.Namespace) -> int:
         stats = run_speed_layer(settings, stop)
         print(f"speed layer stopped: {stats}")
         return 0
-    if args.action == "start":
-        pid, started = job.start()
-        print(f"speed layer {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
-        return 0
-    if args.action == "stop":
-        print("speed layer stopped" if job.stop() else "speed layer was not running")
-        return 0
+    if args.action in ("start", "stop"):
+        return _start_or_stop(job, "speed layer", args.action)
     from streaming.runner import read_stats
 
     pid = job.pid()
@@ -330,6 +325,83 @@ def _speed(args: argparse.Namespace) -> int:
             f" undecodable {stats['undecodable']}"
         )
     return 0 if pid else 3
+
+
+def _start_or_stop(job, label: str, action: str) -> int:
+    """``start`` or ``stop`` a supervised background job, saying what happened."""
+    if action == "start":
+        pid, started = job.start()
+        print(f"{label} {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
+    else:
+        print(f"{label} stopped" if job.stop() else f"{label} was not running")
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    """``alerts [--since ...]`` lists alerts; ``alerts start|stop|status|run``: the online detector."""
+    import signal
+    import threading
+
+    from websessions.background import BackgroundJob
+
+    settings = get_settings()
+    job = BackgroundJob(settings, "alerts", ["alerts", "run"])
+    if args.action == "run":
+        from websessions.alerting import run_alerts
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print(f"alerts stopped: {run_alerts(settings, stop)} alerts raised")
+        return 0
+    if args.action in ("start", "stop"):
+        return _start_or_stop(job, "alerts", args.action)
+    from websessions.stores import postgres_alerts
+
+    if args.action == "status":
+        pid = job.pid()
+        saved = postgres_alerts.progress(settings, settings.hbase_table_live_metrics)
+        judged = "no minute judged yet"
+        if saved:
+            from websessions.events import format_time_ms
+
+            judged = f"last minute judged {format_time_ms(saved[0] * 60_000)[:16]} (at {saved[1]:%Y-%m-%d %H:%M:%S})"
+        print(f"alerts {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; {judged}")
+        print(f"  {job.status_line()}")
+        return 0 if pid else 3
+    return _alerts_list(settings, args)
+
+
+def _alerts_list(settings, args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from websessions.stores.postgres_alerts import alerts_since, parse_since
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    alerts = alerts_since(settings, since, host=args.host, kind=args.kind, limit=args.limit)
+    if args.format == "json":
+        print(json.dumps([a.to_dict() for a in alerts], indent=2))
+        return 0
+    table = Table(title=f"{len(alerts)} alerts since {since:%Y-%m-%d %H:%M} UTC (newest first)")
+    for column in ("minute", "host", "kind", "observed", "expected", "score", "window", "detected at"):
+        table.add_column(column, justify="right" if column in ("observed", "expected", "score") else "left")
+    for stored in alerts:
+        a = stored.alert
+        rate = a.kind == "error_rate"
+        table.add_row(
+            a.at, a.host, a.kind, f"{a.observed:.1%}" if rate else f"{a.observed:g}",
+            f"{a.expected:.1%}" if rate else f"{a.expected:g}", f"{a.score:.1f}", f"{a.window_minutes} min",
+            f"{stored.detected_at:%Y-%m-%d %H:%M:%S}",
+        )  # fmt: skip
+    Console().print(table)
+    return 0
 
 
 def _lookup(args: argparse.Namespace) -> int:
@@ -511,6 +583,13 @@ def _generate(args: argparse.Namespace) -> int:
         else:
             day = date.fromisoformat(args.date)
             lines = generate_day(day, args.events, args.seed, config, apps=args.apps, stats=stats)
+        if args.incident:
+            from websessions.simulator.incidents import Incident, inject, parse_at
+
+            if not args.host or not args.at:
+                raise ValueError("--incident needs --host and --at")
+            at = parse_at(args.at, date.fromisoformat(args.date) if args.date else None)
+            lines = inject(lines, [Incident(args.incident, args.host, at, duration_s=args.duration * 60)])
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -629,6 +708,14 @@ def build_parser() -> argparse.ArgumentParser:
     speed = sub.add_parser("speed", help="the PyFlink speed layer (Kafka -> sessions in HBase): start, stop, status")
     speed.add_argument("action", choices=["start", "stop", "status", "run"])
     speed.set_defaults(func=_speed)
+    alerts = sub.add_parser("alerts", help="anomaly alerts (--since 2h); start|stop|status: the online detector")
+    alerts.add_argument("action", nargs="?", choices=["list", "start", "stop", "status", "run"], default="list")
+    alerts.add_argument("--since", default="24h", help="30m, 2h, 1d ago, or a UTC time (2026-12-07T14:30)")
+    alerts.add_argument("--host")
+    alerts.add_argument("--kind", choices=["spike", "drop", "error_rate", "silence"])
+    alerts.add_argument("--limit", type=int, default=200)
+    alerts.add_argument("--format", choices=["table", "json"], default="table")
+    alerts.set_defaults(func=_alerts)
     lookup = sub.add_parser("lookup", help="a user's recent sessions from HBase, newest first")
     lookup.add_argument("--ip", required=True)
     lookup.add_argument("--host", required=True)
@@ -651,6 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--format", choices=["jsonl", "combined"], default="jsonl", help="combined: an access log")
     for fault in ("late", "duplicate", "malformed"):
         generate.add_argument(f"--{fault}-share", type=float, help=f"share of {fault} events (0 for none)")
+    generate.add_argument("--incident", choices=["error-burst", "drop", "silence"], help="inject an incident")
+    generate.add_argument("--host", help="the incident's host")
+    generate.add_argument("--at", help="the incident's start, UTC: 2026-12-07T14:30 or 14:30 (on --date, or today)")
+    generate.add_argument("--duration", type=float, default=10.0, help="the incident's length in minutes")
     generate.set_defaults(func=_generate)
     sessionize = sub.add_parser("sessionize", help="sessions of a JSON-lines event file (the reference sessionizer)")
     sessionize.add_argument("file")

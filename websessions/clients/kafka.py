@@ -47,3 +47,19 @@ def admin(settings: Settings):
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+
+
+def ensure_topics(settings: Settings, *topics: str) -> None:
+    """Create the topics that do not exist yet (``settings.kafka_partitions`` partitions each)."""
+    from confluent_kafka.admin import NewTopic
+
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=10).topics)
+    wanted = [NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=1) for t in topics]
+    wanted = [topic for topic in wanted if topic.topic not in existing]
+    for topic, future in client.create_topics(wanted, request_timeout=15).items() if wanted else []:
+        try:
+            future.result()
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise ConnectionError(f"kafka: creating topic {topic} failed: {exc}") from exc

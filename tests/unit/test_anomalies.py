@@ -1,0 +1,187 @@
+"""The anomaly detector (websessions.anomalies) on simulated traffic, and the simulator's incidents."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from itertools import takewhile
+
+import pytest
+
+from websessions.anomalies import (
+    DROP,
+    ERROR_RATE,
+    SILENCE,
+    SPIKE,
+    Alert,
+    Detector,
+    HostDetector,
+    Thresholds,
+    minute_counts,
+)
+from websessions.settings import load_settings
+from websessions.simulator import DEFAULT_HOSTS, live_schedule
+from websessions.simulator.incidents import ALERT_KIND, Incident, inject, parse_at
+from websessions.stores.postgres_alerts import parse_since
+
+START_MS = 1_796_000_400_000  # a minute boundary (2026-11-30T01:00Z, a quiet hour)
+MINUTE_MS = 60_000
+
+
+def live_lines(minutes: int, rate: float = 5.0, seed: int = 3) -> list[str]:
+    """``minutes`` of live traffic from START_MS at ``rate`` events/s (about 300 a minute in all)."""
+    end = START_MS + minutes * MINUTE_MS
+    return [line for _, line in takewhile(lambda x: x[0] < end, live_schedule(rate, seed, START_MS))]
+
+
+def detect(lines, hosts=DEFAULT_HOSTS, thresholds: Thresholds | None = None) -> list[Alert]:
+    counts = minute_counts(lines)
+    detector = Detector(hosts, thresholds)
+    first, last = min(counts), max(counts)
+    return [a for m in range(first, last + 1) for a in detector.close_minute(m, counts.get(m, {}))]
+
+
+@pytest.fixture(scope="module")
+def ninety_minutes() -> list[str]:
+    return live_lines(90)
+
+
+def test_a_clean_hour_and_a_half_of_simulated_traffic_raises_no_alert(ninety_minutes) -> None:
+    counts = minute_counts(ninety_minutes)
+    assert len(counts) == 90 and all(len(hosts) == len(DEFAULT_HOSTS) for hosts in counts.values())
+    assert detect(ninety_minutes) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "host"),
+    [("error-burst", "bootcamp.techcreator.io"), ("drop", "www.dataexpert.io"), ("silence", "zachwilson.tech")],
+)
+def test_each_injected_incident_is_alerted_within_two_minutes_with_its_host_and_kind(ninety_minutes, kind, host):
+    start = START_MS + 70 * MINUTE_MS
+    lines = list(inject(ninety_minutes, [Incident(kind, host, start, duration_s=600)]))
+    alerts = detect(lines)
+    assert alerts, f"no alert for {kind} on {host}"
+    first = alerts[0]
+    assert (first.host, first.kind) == (host, ALERT_KIND[kind])
+    assert 0 <= first.minute - start // MINUTE_MS <= 2
+    # One alert per episode, none for the other hosts or kinds.
+    assert [(a.host, a.kind) for a in alerts] == [(host, ALERT_KIND[kind])]
+    if kind == "error-burst":
+        assert first.observed >= 0.3 and first.expected < 0.05
+    elif kind == "drop":
+        assert first.observed <= 0.4 * first.expected
+    else:
+        assert first.observed == 0 and first.expected >= 10
+
+
+def host_minutes(detector: HostDetector, counts: list[tuple[int, int, int]], first_minute: int = 0) -> list[Alert]:
+    return [a for i, c in enumerate(counts) for a in detector.observe(first_minute + i, *c)]
+
+
+def test_a_spike_of_users_is_alerted_but_one_crawler_fetching_hundreds_of_pages_is_not() -> None:
+    steady = [(60 + i % 7, 1, 30 + i % 5) for i in range(30)]
+    crawler = host_minutes(HostDetector("h.example"), [*steady, (460, 1, 31), *steady[:5]])
+    assert crawler == []
+    spike = host_minutes(HostDetector("h.example"), [*steady, (400, 2, 200), *steady[:5]])
+    assert [(a.kind, a.minute, a.observed, a.window_minutes) for a in spike] == [(SPIKE, 30, 200, 1)]
+
+
+def test_a_lasting_anomaly_is_one_alert_and_a_new_one_after_it_cleared_is_another() -> None:
+    steady = [(60 + i % 7, 1, 30 + i % 5) for i in range(30)]
+    silent = [(0, 0, 0)] * 5
+    alerts = host_minutes(HostDetector("h.example"), [*steady, *silent, *steady[:10], *silent])
+    assert [(a.kind, a.minute) for a in alerts] == [(SILENCE, 30), (SILENCE, 45)]
+
+
+def test_nothing_is_judged_before_the_minimum_baseline_nor_below_the_expected_floor() -> None:
+    t = Thresholds(min_baseline_minutes=15)
+    early = host_minutes(HostDetector("h.example", t), [(60, 1, 30)] * 14 + [(0, 0, 0)])
+    assert early == []
+    quiet = host_minutes(HostDetector("h.example", t), [(4, 0, 3)] * 30 + [(0, 0, 0)] * 3 + [(1, 0, 1)] * 5)
+    assert quiet == []  # 3 users a minute: 3 silent minutes expect 9 < silence_min_expected, a drop needs 10
+
+
+def test_a_slow_drop_is_found_by_the_longer_windows() -> None:
+    steady = [(30 + i % 3, 0, 12 + i % 3) for i in range(30)]
+    low = [(12, 0, 5)] * 10  # 60 % fewer users: z below the threshold in one minute
+    alerts = host_minutes(HostDetector("h.example"), [*steady, *low])
+    assert [(a.kind, a.window_minutes > 1) for a in alerts] == [(DROP, True)]
+
+
+def test_an_error_burst_is_judged_on_the_rate_not_the_count() -> None:
+    steady = [(100 + i % 9, 2, 40) for i in range(30)]
+    busy = host_minutes(HostDetector("h.example"), [*steady, (300, 6, 120)])
+    assert [a.kind for a in busy] == [SPIKE]  # three times the users, the same 2 % errors: not an error burst
+    burst = host_minutes(HostDetector("h.example"), [*steady, (100, 40, 40)])
+    assert [(a.kind, a.observed) for a in burst] == [(ERROR_RATE, 0.4)]
+
+
+def test_minutes_must_be_fed_in_order() -> None:
+    detector = HostDetector("h.example")
+    detector.observe(10, 1, 0, 1)
+    with pytest.raises(ValueError, match="fed after"):
+        detector.observe(10, 1, 0, 1)
+
+
+def test_thresholds_come_from_the_settings_and_are_checked(tmp_path) -> None:
+    env = {
+        "WEBSESSIONS_STACK_DIR": str(tmp_path),
+        "WEBSESSIONS_ALERTS_WINDOWS": "5,1",
+        "WEBSESSIONS_ALERTS_DROP_Z": "6",
+    }
+    t = Thresholds.from_settings(load_settings(env=env, create_secrets=False))
+    assert (t.windows, t.drop_z) == ((1, 5), 6.0)
+    with pytest.raises(ValueError, match="windows"):
+        Thresholds(windows=(1, 30), min_baseline_minutes=15)
+    with pytest.raises(ValueError, match="drop_ratio"):
+        Thresholds(drop_ratio=1.5)
+
+
+def records_of(lines) -> list[dict]:
+    """The JSON objects with a host and a time (malformed lines pass the incidents unchanged: left out here)."""
+    out = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+            parse_at(record["event_time"][:19])
+        except (ValueError, KeyError, TypeError):
+            continue
+        out.append(record)
+    return out
+
+
+def test_incidents_change_only_their_host_and_time_deterministically(ninety_minutes) -> None:
+    host, start = "www.dataexpert.io", START_MS + 30 * MINUTE_MS
+    inside = lambda r: r.get("host") == host and start <= parse_at(r["event_time"][:19]) < start + 600_000  # noqa: E731
+    records = records_of(ninety_minutes)
+    hit = sum(map(inside, records))
+    assert hit > 500
+    for kind in ("silence", "drop", "error-burst"):
+        incident = Incident(kind, host, start, duration_s=600)
+        out = records_of(inject(ninety_minutes, [incident]))
+        assert out == records_of(inject(ninety_minutes, [incident]))
+        untouched = [r for r in records if not inside(r)]
+        assert [r for r in out if not inside(r)] == untouched
+        kept = [r for r in out if inside(r)]
+        if kind == "silence":
+            assert kept == []
+        elif kind == "drop":
+            assert 0.1 * hit < len(kept) < 0.3 * hit
+        else:
+            failed = sum(r["status"] == 500 for r in kept)
+            assert len(kept) == hit and 0.4 * hit < failed < 0.6 * hit
+
+
+def test_incident_times_and_alert_periods_parse() -> None:
+    assert parse_at("2026-12-07T14:30") == parse_at("14:30", datetime(2026, 12, 7).date())
+    assert parse_at("2026-12-07T14:30:00Z") == int(datetime(2026, 12, 7, 14, 30, tzinfo=UTC).timestamp() * 1000)
+    with pytest.raises(ValueError, match="--at"):
+        parse_at("half past two")
+    with pytest.raises(ValueError, match="incident"):
+        Incident("flood", "h.example", 0)
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    assert parse_since("90m", now) == datetime(2026, 12, 7, 10, 30, tzinfo=UTC)
+    assert parse_since("1d", now) == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-12-07T09:00", now) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="--since"):
+        parse_since("yesterday", now)
