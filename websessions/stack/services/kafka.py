@@ -116,7 +116,7 @@ class Kafka(Service):
         existing = set(admin.list_topics(timeout=10).topics)
         wanted = [
             NewTopic(topic, num_partitions=s.kafka_partitions, replication_factor=1)
-            for topic in (s.kafka_topic_events, s.kafka_topic_dlq)
+            for topic in (s.kafka_topic_events, s.kafka_topic_dlq, s.kafka_topic_alerts)
             if topic not in existing
         ]
         if not wanted:
@@ -130,4 +130,5 @@ class Kafka(Service):
 
     def describe(self) -> str:
         s = self.settings
-        return f"bootstrap {s.kafka_bootstrap}; topics {s.kafka_topic_events}, {s.kafka_topic_dlq}"
+        topics = ", ".join((s.kafka_topic_events, s.kafka_topic_dlq, s.kafka_topic_alerts))
+        return f"bootstrap {s.kafka_bootstrap}; topics {topics}"
