@@ -54,6 +54,7 @@ class AlertRunner:
         self.next_minute: int | None = None  # the next minute to judge
         self.frontiers: deque[tuple[float, int]] = deque(maxlen=1000)  # (wall time, newest minute seen)
         self.alerts_sent = 0
+        self._table_seen = False
         self._producer = None
 
     def prepare(self) -> None:
@@ -109,6 +110,8 @@ class AlertRunner:
 
     def poll(self, store: HBaseSessions) -> list[Alert]:
         """Judge every minute closed since the last pass; returns the alerts raised (already sent and saved)."""
+        if not self._metrics_table_exists(store):
+            return []  # the speed layer has not started yet
         since = self.next_minute if self.next_minute is not None else 0
         if self.next_minute is None:
             newest = max((m for h in self.hosts for m in self._newest(store, h)), default=None)
@@ -135,6 +138,12 @@ class AlertRunner:
                 alert.host, alert.at, alert.kind, alert.observed, alert.expected, alert.score,
             )  # fmt: skip
         return alerts
+
+    def _metrics_table_exists(self, store: HBaseSessions) -> bool:
+        if not self._table_seen:
+            tables = store.retrying(lambda: store.connection.tables(), "listing tables")
+            self._table_seen = self.source.encode() in tables
+        return self._table_seen
 
     def _newest(self, store: HBaseSessions, host: str) -> list[int]:
         """The newest minute of a host's rows in the last day (one short scan: only the first start needs it)."""

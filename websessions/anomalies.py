@@ -59,6 +59,7 @@ class Thresholds:
     spike_z: float = 6.0
     drop_ratio: float = 0.6
     drop_z: float = 3.5
+    drop_z_both: float = 3.0
     silence_min_expected: float = 10.0
     silence_z: float = 3.0
     error_rate_min: float = 0.25
@@ -87,6 +88,7 @@ class Thresholds:
             spike_z=settings.alerts_spike_z,
             drop_ratio=settings.alerts_drop_ratio,
             drop_z=settings.alerts_drop_z,
+            drop_z_both=settings.alerts_drop_z_both,
             silence_min_expected=settings.alerts_silence_min_expected,
             silence_z=settings.alerts_silence_z,
             error_rate_min=settings.alerts_error_rate_min,
@@ -211,10 +213,12 @@ class HostDetector:
                 break
             observed = sum(u for _, _, u in recent[-k:])
             expected, spread = _location_spread(_window_sums(users, k))
-            for kind, finding in self._user_findings(k, observed, expected, spread).items():
-                found.setdefault(kind, finding)
             events = sum(e for e, _, _ in recent[-k:])
             errors = sum(x for _, x, _ in recent[-k:])
+            events_expected, events_spread = _location_spread(_window_sums([e for e, _, _ in self.baseline], k))
+            events_z = (events - events_expected) / events_spread
+            for kind, finding in self._user_findings(k, observed, expected, spread, events_z).items():
+                found.setdefault(kind, finding)
             if ERROR_RATE not in found:
                 finding = self._error_finding(k, events, errors)
                 if finding is not None:
@@ -223,10 +227,13 @@ class HostDetector:
             found.pop(DROP, None)
         return found
 
-    def _user_findings(self, k: int, observed: int, expected: float, spread: float) -> dict[str, _Finding]:
+    def _user_findings(
+        self, k: int, observed: int, expected: float, spread: float, events_z: float
+    ) -> dict[str, _Finding]:
         """Spike, drop and silence, judged on active users: one crawler fetching a hundred pages in a minute
         is not a traffic spike, and its bursts would widen the spread of event counts so much that a quiet
-        site's outage would hide in it."""
+        site's outage would hide in it. A drop a little short of ``drop_z`` in users counts when the events
+        drop as much (both z at least ``drop_z_both``)."""
         t = self.t
         out = {}
         z = (observed - expected) / spread
@@ -234,7 +241,7 @@ class HostDetector:
             out[SILENCE] = _Finding(SILENCE, 0, expected, -z, k)
         if expected < t.min_expected:
             return out
-        if observed <= (1 - t.drop_ratio) * expected and -z >= t.drop_z:
+        if observed <= (1 - t.drop_ratio) * expected and (-z >= t.drop_z or min(-z, -events_z) >= t.drop_z_both):
             out[DROP] = _Finding(DROP, observed, expected, -z, k)
         if observed >= t.spike_ratio * expected and z >= t.spike_z:
             out[SPIKE] = _Finding(SPIKE, observed, expected, z, k)

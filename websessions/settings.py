@@ -228,15 +228,17 @@ class Settings:
     # Thresholds. Active users (spike, drop, silence) are judged by a robust z: (observed - median) /
     # max(1.4826 * MAD, sqrt(median)) over the window's sums in the baseline; drops and spikes not below
     # min_expected users per window. spike: observed >= spike_ratio x expected; drop: observed <= (1 -
-    # drop_ratio) x expected; silence: no user at all over a window expected to hold silence_min_expected;
-    # error_rate: errors / events at least error_rate_min and error_ratio x the baseline's rate,
-    # error_min_count errors, binomial z. A kind is alerted when it starts on a host, again only after
-    # clear_minutes without it. Measured in docs/benchmarks.md (bench/bench_anomalies.py).
+    # drop_ratio) x expected and z >= drop_z (or the users' and the events' z both >= drop_z_both);
+    # silence: no user at all over a window expected to hold silence_min_expected; error_rate: errors /
+    # events at least error_rate_min and error_ratio x the baseline's rate, error_min_count errors, binomial
+    # z. A kind is alerted when it starts on a host, again only after clear_minutes without it. Measured in
+    # docs/benchmarks.md (bench/bench_anomalies.py).
     alerts_min_expected: float = 10.0
     alerts_spike_ratio: float = 3.0
     alerts_spike_z: float = 6.0
     alerts_drop_ratio: float = 0.6
     alerts_drop_z: float = 3.5
+    alerts_drop_z_both: float = 3.0
     alerts_silence_min_expected: float = 10.0
     alerts_silence_z: float = 3.0
     alerts_error_rate_min: float = 0.25

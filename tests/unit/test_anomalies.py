@@ -97,8 +97,11 @@ def test_nothing_is_judged_before_the_minimum_baseline_nor_below_the_expected_fl
     t = Thresholds(min_baseline_minutes=15)
     early = host_minutes(HostDetector("h.example", t), [(60, 1, 30)] * 14 + [(0, 0, 0)])
     assert early == []
-    quiet = host_minutes(HostDetector("h.example", t), [(4, 0, 3)] * 30 + [(0, 0, 0)] * 3 + [(1, 0, 1)] * 5)
-    assert quiet == []  # 3 users a minute: 3 silent minutes expect 9 < silence_min_expected, a drop needs 10
+    short = Thresholds(min_baseline_minutes=15, windows=(1, 3))
+    quiet = host_minutes(HostDetector("h.example", short), [(4, 0, 3)] * 30 + [(0, 0, 0)] * 3 + [(1, 0, 1)] * 5)
+    assert quiet == []  # 3 users a minute: 3 minutes expect 9, below silence_min_expected and min_expected
+    longer = host_minutes(HostDetector("h.example", t), [(4, 0, 3)] * 30 + [(0, 0, 0)] * 3 + [(1, 0, 1)] * 5)
+    assert [(a.kind, a.window_minutes) for a in longer] == [(DROP, 5)]  # 5 minutes expect 15 users, see 2
 
 
 def test_a_slow_drop_is_found_by_the_longer_windows() -> None:
