@@ -4,7 +4,7 @@ The input is the simulator's access log (``generate --format combined``: five vi
 browser and crawler agents, ~0.2% malformed lines), written once into ``bench/out/`` (git-ignored).
 Each mode reads the file in 1 MiB blocks, splits lines with their byte offsets, decodes them and turns
 each into a validated :class:`~websessions.events.Event` or a :class:`~websessions.events.Rejection`
-(:func:`websessions.log_tail` does exactly this before producing); ``+ JSON`` also serialises each event
+(as ``websessions.log_tail.publish_block`` does before producing); ``+ JSON`` also serialises each event
 as Kafka would receive it. ``2 processes`` splits the file at a line boundary near its middle.
 No services are needed. Prints a markdown table for docs/benchmarks.md.
 
@@ -40,10 +40,11 @@ def sample(lines: int) -> Path:
     return path
 
 
-def parse_range(path: str, start: int, end: int, serialise: bool) -> tuple[int, int]:
-    """Parse the lines of bytes [start, end) into events; returns (events, rejections)."""
+def parse_range(path: str, start: int, end: int, serialise: bool) -> tuple[int, int, float]:
+    """Parse the lines of bytes [start, end) into events; returns (events, rejections, CPU seconds)."""
     from websessions.access_log import validate_line
 
+    cpu = time.process_time()
     file_id = file_id_of(path)
     now_ms = int(time.time() * 1000)
     events = rejections = 0
@@ -67,7 +68,7 @@ def parse_range(path: str, start: int, end: int, serialise: bool) -> tuple[int, 
                     events += 1
                     if serialise:
                         outcome.to_bytes()
-    return events, rejections
+    return events, rejections, time.process_time() - cpu
 
 
 def split_point(path: Path) -> int:
@@ -78,17 +79,18 @@ def split_point(path: Path) -> int:
         return handle.tell()
 
 
-def run(path: Path, processes: int, serialise: bool) -> tuple[float, int, int]:
+def run(path: Path, processes: int, serialise: bool) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds of the parsing processes, events, rejections) of one mode."""
     size = path.stat().st_size
     started = time.perf_counter()
     if processes == 1:
-        events, rejections = parse_range(str(path), 0, size, serialise)
+        parts = [parse_range(str(path), 0, size, serialise)]
     else:
         middle = split_point(path)
         with ProcessPoolExecutor(2) as pool:
             parts = list(pool.map(parse_range, [str(path)] * 2, [0, middle], [middle, size], [serialise] * 2))
-        events, rejections = sum(p[0] for p in parts), sum(p[1] for p in parts)
-    return time.perf_counter() - started, events, rejections
+    wall = time.perf_counter() - started
+    return wall, sum(p[2] for p in parts), sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def main() -> None:
@@ -98,17 +100,21 @@ def main() -> None:
     args = parser.parse_args()
     path = sample(args.lines)
     print(f"input: {path} ({path.stat().st_size / 1e6:.0f} MB), {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-    print("| mode | lines | events | dead letters | seconds | lines/s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| mode | lines | events | dead letters | wall s | lines/s (wall) | CPU s | lines per CPU-second |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for processes, serialise, label in (
         (1, False, "1 process"),
         (1, True, "1 process + JSON"),
         (2, False, "2 processes"),
         (2, True, "2 processes + JSON"),
     ):
-        seconds, events, rejections = min(run(path, processes, serialise) for _ in range(args.repeat))
+        wall, cpu, events, rejections = min(run(path, processes, serialise) for _ in range(args.repeat))
         lines = events + rejections
-        print(f"| {label} | {lines:,} | {events:,} | {rejections:,} | {seconds:.2f} | {lines / seconds:,.0f} |")
+        print(
+            f"| {label} | {lines:,} | {events:,} | {rejections:,} | {wall:.2f} | {lines / wall:,.0f} | {cpu:.2f} |"
+            f" {lines / cpu:,.0f} |"
+        )
+    print(f"load after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

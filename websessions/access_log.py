@@ -1,7 +1,8 @@
 """Web-server access logs as a source: Apache/Nginx *combined* and *common* lines into events.
 
-One compiled regular expression per layout reads a line; the fields become the same dict a beacon
-becomes (see :mod:`websessions.collector.framing`) and go through :func:`websessions.events.parse_event`,
+One compiled regular expression per layout reads a line; the fields become the dict a beacon becomes
+(see :mod:`websessions.collector.framing`) and go through the core's checks
+(:func:`websessions.events.event_from_fields`, :func:`~websessions.events.parse_event` after the time),
 so a log line is validated exactly like every other event.
 
 Layouts (detected per line):
@@ -38,8 +39,8 @@ from websessions.events import (
     InvalidEvent,
     Rejection,
     _cached,  # the core's bounded memo (ips, hosts), here for minutes
+    event_from_fields,
     format_time_ms,
-    parse_event,
 )
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # "unrolled": no alternation per character
@@ -108,12 +109,10 @@ def _host_of(vhost: str) -> str:
     return name if colon and port.isdigit() and ":" not in name else vhost
 
 
-def line_fields(line: str, default_host: str | None = None) -> dict[str, Any]:
-    """The event fields of one log line (without ``event_id``), or ``InvalidEvent`` with the reason.
-
-    The dict is what :func:`websessions.events.parse_event` validates; its ``event_time`` is already
-    UTC (ISO-8601 with milliseconds).
-    """
+def line_fields(line: str, default_host: str | None = None) -> tuple[dict[str, Any], int]:
+    """The event fields of one log line (without ``event_id``) and its time in epoch ms (UTC), or
+    ``InvalidEvent`` with the reason. The dict is what :func:`websessions.events.event_from_fields`
+    validates."""
     match = LINE_RE.match(line)
     if match is not None:
         vhost = None
@@ -130,18 +129,15 @@ def line_fields(line: str, default_host: str | None = None) -> dict[str, Any]:
     elif len(parts) == 2:  # HTTP/0.9: no protocol
         method, url = parts
     else:
-        raise InvalidEvent(
-            "bad_request", f"request {request[:64]!r} is not METHOD TARGET PROTOCOL", _day(event_time_ms)
-        )
+        message = f"request {request[:64]!r} is not METHOD TARGET PROTOCOL"
+        raise InvalidEvent("bad_request", message, _day(event_time_ms))
     if not method.isalpha():
         raise InvalidEvent("bad_request", f"request method {method[:32]!r} is not a token", _day(event_time_ms))
     host = _host_of(vhost) if vhost is not None and vhost != "-" else default_host
     if host is None:
-        raise InvalidEvent(
-            "missing_field:host", "no virtual host in the line and no default host (--host)", _day(event_time_ms)
-        )
-    return {
-        "event_time": format_time_ms(event_time_ms),
+        message = "no virtual host in the line and no default host (--host)"
+        raise InvalidEvent("missing_field:host", message, _day(event_time_ms))
+    fields = {
         "ip": ip,
         "host": host,
         "url": url,
@@ -149,9 +145,9 @@ def line_fields(line: str, default_host: str | None = None) -> dict[str, Any]:
         "user_agent": None if agent is None or agent == "-" else _unescape(agent),
         "status": None if status == "-" else int(status),
         "user_id": None if user == "-" else _unescape(user),
-        "method": method,
-        "bytes": None if size == "-" else int(size),
+        "extra": {"method": method, "bytes": None if size == "-" else int(size)},
     }
+    return fields, event_time_ms
 
 
 def _day(ms: int) -> str:
@@ -162,13 +158,9 @@ def parse_line(line: str, event_id: str, default_host: str | None = None, now_ms
     """One log line as a validated :class:`Event`; raises :class:`InvalidEvent` with the reason code."""
     if len(line) > MAX_EVENT_BYTES:
         raise InvalidEvent("too_large", f"line of {len(line)} characters exceeds the limit of {MAX_EVENT_BYTES}")
-    fields = line_fields(line, default_host)
+    fields, event_time_ms = line_fields(line, default_host)
     fields["event_id"] = event_id
-    try:
-        return parse_event(fields, now_ms)
-    except InvalidEvent as exc:
-        exc.dt = exc.dt or fields["event_time"][:10]
-        raise
+    return event_from_fields(fields, event_time_ms, now_ms)
 
 
 def validate_line(

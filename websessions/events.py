@@ -317,12 +317,23 @@ def parse_event(
     for name in REQUIRED_FIELDS:
         if not isinstance(obj[name], str):
             raise InvalidEvent(f"bad_field:{name}", f"{name} must be a string, not {type(obj[name]).__name__}")
-    event_time_ms = parse_time_ms(obj["event_time"])
+    return event_from_fields(obj, parse_time_ms(obj["event_time"]), now_ms, max_future_skew_ms=max_future_skew_ms)
+
+
+def event_from_fields(
+    obj: dict, event_time_ms: int, now_ms: int | None = None, *, max_future_skew_ms: int = MAX_FUTURE_SKEW_MS
+) -> Event:
+    """:func:`parse_event` after the time was read: the skew check and every other field's checks.
+
+    For sources that read the time themselves (access logs: :mod:`websessions.access_log`); ``obj``'s
+    required text fields must already be strings.
+    """
     try:
         now = int(time.time() * 1000) if now_ms is None else now_ms
         if event_time_ms > now + max_future_skew_ms:
             ahead_s = (event_time_ms - now) / 1000
-            raise InvalidEvent("future_time", f"event_time {obj['event_time']} is {ahead_s:.0f}s in the future")
+            when = format_time_ms(event_time_ms)
+            raise InvalidEvent("future_time", f"event_time {when} is {ahead_s:.0f}s in the future")
         return _build(obj, event_time_ms)
     except InvalidEvent as exc:
         exc.dt = format_time_ms(event_time_ms)[:10]

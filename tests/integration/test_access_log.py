@@ -180,3 +180,52 @@ def test_ingest_format_combined_publishes_every_line_of_a_file(private: Settings
     assert sum(events.values()) + sum(dead.values()) == len(lines)
     assert f"accepted {sum(events.values())}, dead-lettered {sum(dead.values())}" in done.stdout
     assert 0 < sum(dead.values()) < 20 and len({event_id for _, event_id in events}) == sum(events.values())
+
+
+def test_follow_killed_and_restarted_loses_nothing_and_repeats_lines_only_under_their_ids(
+    private: Settings, tmp_path
+) -> None:
+    """The CLI itself: kill -9 while lines arrive (a crash between Kafka's acknowledgement and the commit
+    publishes lines again, under their same ids: one event for the layers' dedupe), restart, a rotation,
+    then SIGTERM: a clean stop with the counts."""
+    path = tmp_path / "access.log"
+    server = Server(path)
+    env = {**os.environ, **private.as_env()}
+    command = [sys.executable, "-m", "websessions.cli", "ingest", "--format", "combined", "--follow", str(path)]
+    command += ["--host", "www.dataexpert.io"]
+    state = LogFollower(private, path).state_file
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        server.write(100)
+        wait_for("the first follower's committed position", state.exists, 60)
+        for _ in range(20):  # killed while lines keep arriving
+            server.write(20)
+            time.sleep(0.02)
+        first.kill()
+        first.wait(10)
+        server.write(100)
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server.write(50)
+        _all_published(private, server)
+        _shift(path)
+        path.rename(path.with_name("access.log.1"))
+        server.write(20)  # still into the renamed file
+        server.reopen()
+        server.write(100)
+        _all_published(private, server)
+        second.terminate()
+        out, err = second.communicate(timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert second.returncode == 0, err
+    assert "accepted" in out and "1 rotations" in out
+    events, dead = _published(private)
+    ids_of_url: dict[str, set[str]] = {}
+    for url, event_id in events:
+        ids_of_url.setdefault(url, set()).add(event_id)
+    assert sorted(ids_of_url) == sorted(server.urls), "no line lost"
+    assert all(len(ids) == 1 for ids in ids_of_url.values()), "a line published again keeps its id"
+    assert sorted(set(raw for _, raw in dead)) == sorted(server.malformed)
