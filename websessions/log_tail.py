@@ -206,10 +206,17 @@ class LogFollower:
 
     def _drain_copy(self, path: Path, position: Position) -> None:
         """Publish the rest of a rotated generation (plain or ``.gz``) from the position to its end."""
+        start = position.offset
         with _open(path) as handle:
-            for _, block in whole_line_blocks(handle, position.offset):
+            for _, block in whole_line_blocks(handle, start):
                 self._publish(block, position)
-        log.info("read the rotated %s (file %s) to its end, offset %d", path, position.file_id, position.offset)
+        log.info(
+            "read the rotated %s (file %s) from offset %d to its end, %d",
+            path,
+            position.file_id,
+            start,
+            position.offset,
+        )
 
     def _siblings(self) -> list[Path]:
         """Rotated generations beside the path (``access.log.1``, ``access.log-2026...``, ``.gz``), oldest first."""

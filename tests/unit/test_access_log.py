@@ -214,3 +214,26 @@ def test_a_line_keeps_its_id_when_read_again_from_a_rotated_or_compressed_copy(t
     events = [validate_line(raw.decode(), f"f:{at}", "h.example", NOW) for at, raw in ids(plain) if raw.strip()]
     assert [e.event_id for e in events] == ["f:0", f"f:{len(lines[0])}", f"f:{offsets[3]}"]
     assert len({json.dumps(e.to_dict(), sort_keys=True) for e in events}) == 3  # identical requests: two events
+
+
+def test_generate_format_combined_writes_a_log_of_the_simulated_sites(tmp_path, capsys) -> None:
+    from websessions.cli import main
+    from websessions.simulator import DEFAULT_HOSTS
+
+    out = tmp_path / "access.log"
+    argv = ["generate", "--date", "2026-11-20", "--events", "2000", "--seed", "4", "--format", "combined"]
+    assert main([*argv, "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    outcomes = [validate_line(line, f"f:{i}", None, NOW) for i, line in enumerate(lines)]
+    events = [o for o in outcomes if isinstance(o, Event)]
+    assert f"access log: {len(lines)} lines" in capsys.readouterr().err
+    assert {e.host for e in events} == set(DEFAULT_HOSTS)  # virtual hosts: no --host needed
+    assert len(events) > 0.99 * len(lines) and {e.status for e in events} >= {200, 404}
+
+
+def test_access_log_options_are_refused_where_they_mean_nothing(capsys) -> None:
+    from websessions.cli import main
+
+    assert main(["ingest", "events.jsonl", "--follow"]) == 2
+    assert main(["generate", "--date", "2026-11-20", "--events", "10", "--format", "combined", "--kafka"]) == 2
+    assert "--format combined" in capsys.readouterr().err
