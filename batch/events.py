@@ -234,6 +234,7 @@ def parse_events(raw: DataFrame) -> DataFrame:
         c("user_agent"),
         F.coalesce(c("event_type"), F.lit("pageview")).alias("event_type"),
         status.alias("status"),
+        load_time.alias("load_time_ms"),
         c("geo"),
         c("reject_reason"),
         F.when(c(SOURCE_FILE).contains("/dt="), c("_source_dt")).alias("source_dt"),
@@ -274,8 +275,8 @@ def valid_events(parsed: DataFrame, window_start_ms: int, window_end_ms: int) ->
 
     t = F.col("event_time_ms")
     return parsed.filter(F.col("reject_reason").isNull() & (t >= window_start_ms) & (t < window_end_ms)).select(
-        "event_id", "event_time_ms", "ip", "host", "url", "referrer", "user_agent", "status", "geo",
-        "source_dt", "from_late_area", ARRIVAL,
+        "event_id", "event_time_ms", "ip", "host", "url", "referrer", "user_agent", "event_type", "status",
+        "load_time_ms", "geo", "source_dt", "from_late_area", ARRIVAL,
     )  # fmt: skip
 
 

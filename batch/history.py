@@ -56,14 +56,23 @@ def referrer_host(referrer: Column) -> Column:
 def events_of_sessions(day_events: DataFrame, excluded: DataFrame) -> DataFrame:
     """The day's events for the history tables, without those of the ``excluded`` sessions (the
     quarantined ones: few, so they are broadcast; the events keep their partitioning), each with its
-    ``page``."""
+    ``page``, ``event_type`` and ``load_time_ms``."""
     from pyspark.sql import functions as F
 
     c = F.col
     keys = excluded.select("ip", "host", c("start_ms").alias("session_start_ms"))
     kept = day_events.join(F.broadcast(keys), ["ip", "host", "session_start_ms"], "left_anti")
     return kept.select(
-        "host", "ip", "session_start_ms", "event_time_ms", "event_id", "url", "status", page(c("url")).alias("page")
+        "host",
+        "ip",
+        "session_start_ms",
+        "event_time_ms",
+        "event_id",
+        "url",
+        "status",
+        "event_type",
+        "load_time_ms",
+        page(c("url")).alias("page"),
     )
 
 

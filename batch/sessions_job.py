@@ -19,10 +19,13 @@ Steps:
   are quarantined), keep the valid events from ``D - timeout`` (enough to see whether D's first
   events continue a session of D-1) to the end of D+1, deduplicate, sessionize
   (:mod:`batch.sessionize`), keep the sessions that start on D (quarantining those longer than
-  ``max_session_days``), then the daily stats and history (:mod:`batch.history`).
+  ``max_session_days``), then the daily stats and history (:mod:`batch.history`); once the day is cached,
+  its distinct user agents are classified in the driver and the analytics tables computed
+  (:mod:`batch.analytics`: agents, event types, load times, hourly trends, page co-visits).
 - **load**: Hive tables (``hive/ddl``; every table's partition ``dt=D`` overwritten, a few tables at a
   time) while the sessions are staged in Postgres; once every Hive partition is written, Postgres
-  ``sessions`` and ``domain_daily_stats`` for D replaced in one transaction
+  ``sessions``, ``domain_daily_stats`` (with the bot share) and the analytics tables for D replaced in one
+  transaction
   (:mod:`websessions.stores.postgres_sessions`). Up to ``batch_postgres_collect_max`` sessions are
   collected to the driver and COPYed into the staging table; a larger day is written by Spark as COPY
   text files on HDFS (no Python per row) that are streamed into it with ``COPY``; the same swap follows.
@@ -45,6 +48,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from batch import history
+from batch.analytics import agent_classes, analytics_tables, classified_sessions
 from batch.events import (
     REJECT_REASONS,
     day_bounds_ms,
@@ -56,6 +60,7 @@ from batch.events import (
 )
 from batch.hive_sql import ddl_statements, late_root, raw_root
 from batch.sessionize import overlong, session_records, sessionize_events
+from websessions.analytics import AgentRow, bot_sessions
 from websessions.sessions import SessionRule, session_from_aggregates
 from websessions.settings import Settings
 
@@ -96,6 +101,7 @@ class DayFrames:
     line_counts: Observation
     event_counts: Observation
     history: dict[str, DataFrame] = field(default_factory=dict)
+    analytics: dict[str, DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -307,6 +313,7 @@ def hive_outputs(frames: DayFrames, rejected: int) -> dict[str, DataFrame]:
         "web_sessions_quarantine": frames.quarantined_sessions,
         "domain_daily_stats": frames.stats,
         **frames.history,
+        **frames.analytics,
     }
 
 
@@ -405,10 +412,11 @@ def stage_postgres(settings: Settings, frames: DayFrames, sessions: int, staged:
 
 
 def load(settings: Settings, spark: SparkSession, dt: str, frames: DayFrames, stats: list[dict[str, Any]],
-         result: BatchResult, progress: Progress) -> None:  # fmt: skip
+         analytics: dict[str, list[dict[str, Any]]], result: BatchResult, progress: Progress) -> None:  # fmt: skip
     """Hive, then Postgres: the day's sessions are staged in Postgres while the Hive partitions are written;
     the Postgres day is swapped only once every Hive partition is written (a failure leaves it as it was).
-    ``stats`` are the rows of ``frames.stats``, collected once for both stores."""
+    ``stats`` are the rows of ``frames.stats`` and ``analytics`` those of ``frames.analytics``, collected
+    once for both stores."""
     from concurrent.futures import ThreadPoolExecutor
 
     from websessions.stores.postgres_sessions import StagedDay
@@ -418,7 +426,20 @@ def load(settings: Settings, spark: SparkSession, dt: str, frames: DayFrames, st
         result.hive_tables = load_hive(spark, settings, dt, hive_outputs(frames, result.rejected_total), progress)
         result.postgres_path = staging.result()
         progress("swapping the day in Postgres (one transaction)")
-        result.postgres_sessions = staged.swap(stats).sessions
+        result.postgres_sessions = staged.swap(stats, analytics).sessions
+
+
+def collect_analytics(spark: SparkSession, settings: Settings, frames: DayFrames) -> dict[str, list[dict[str, Any]]]:
+    """Classify the day's distinct user agents (in the driver), compute the analytics tables
+    (:mod:`batch.analytics`), collect their rows (small: per host and agent, page, hour) for Postgres and
+    put them in ``frames.analytics`` as local frames for Hive. Returns table -> rows."""
+    classified = classified_sessions(frames.sessions, agent_classes(spark, frames.sessions))
+    rows = {}
+    for table, frame in analytics_tables(frames.events, classified, settings.recommend_top_k).items():
+        collected = frame.collect()
+        frames.analytics[table] = spark.createDataFrame(collected, frame.schema)
+        rows[table] = [row.asDict() for row in collected]
+    return rows
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -478,7 +499,18 @@ def run_day(
         stats = frames.stats.collect()
         frames.stats = spark.createDataFrame(stats, frames.stats.schema)
         result.hosts = len(stats)
-        load(settings, spark, dt, frames, [row.asDict() for row in stats], result, progress)
+        progress("classifying the day's user agents; computing the analytics tables")
+        analytics = collect_analytics(spark, settings, frames)
+        bots = bot_sessions(AgentRow(**row) for row in analytics["agents_daily"])
+        stats_rows = [
+            {
+                **row.asDict(),
+                "bot_sessions": bots.get(row["host"], 0),
+                "bot_share": bots.get(row["host"], 0) / row["sessions"],
+            }
+            for row in stats
+        ]
+        load(settings, spark, dt, frames, stats_rows, analytics, result, progress)
     finally:
         for frame in cached:
             frame.unpersist()

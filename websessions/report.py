@@ -39,11 +39,12 @@ CREATE OR REPLACE VIEW batch_days AS
 SELECT dt FROM reconciliation GROUP BY dt HAVING bool_and(passed);
 
 CREATE OR REPLACE VIEW report_sessions AS
-SELECT s.dt, s.host, s.ip, s.events, s.duration_s, 'batch'::text AS layer
+SELECT s.dt, s.host, s.ip, s.events, s.duration_s, 'batch'::text AS layer, coalesce(a.is_bot, false) AS is_bot
 FROM sessions s
+LEFT JOIN agents_daily a ON a.dt = s.dt AND a.host = s.host AND a.user_agent = coalesce(s.user_agent, '')
 WHERE s.dt IN (SELECT dt FROM batch_days)
 UNION ALL
-SELECT p.dt, p.host, p.ip, p.events, p.duration_s, 'speed'::text AS layer
+SELECT p.dt, p.host, p.ip, p.events, p.duration_s, 'speed'::text AS layer, false AS is_bot
 FROM speed_sessions p
 WHERE p.dt NOT IN (SELECT dt FROM batch_days);
 
@@ -65,7 +66,7 @@ SELECT host, layer, count(*), coalesce(sum(events), 0), avg(events)::double prec
        avg(duration_s)::double precision, count(DISTINCT ip),
        avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
 FROM report_sessions
-WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s)
+WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s) AND NOT (%(no_bots)s AND is_bot)
 GROUP BY GROUPING SETS ((host, layer), (layer))
 """
 GROUP_QUERY = """
@@ -73,7 +74,7 @@ SELECT layer, count(*), coalesce(sum(events), 0), avg(events)::double precision,
        avg(duration_s)::double precision, count(DISTINCT ip),
        avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
 FROM report_sessions
-WHERE dt BETWEEN %(from)s AND %(to)s AND host LIKE %(pattern)s
+WHERE dt BETWEEN %(from)s AND %(to)s AND host LIKE %(pattern)s AND NOT (%(no_bots)s AND is_bot)
 GROUP BY layer
 """
 
@@ -172,11 +173,15 @@ def _row(host: str, layer: str, values: tuple) -> ReportRow:
     )  # fmt: skip
 
 
-def domain_report(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> list[ReportRow]:
-    """Per host and layer for the range; every configured host listed (zero sessions if no traffic)."""
+def domain_report(
+    settings: Settings, dt_from: str, dt_to: str, host: str | None = None, exclude_bots: bool = False
+) -> list[ReportRow]:
+    """Per host and layer for the range; every configured host listed (zero sessions if no traffic).
+    ``exclude_bots`` leaves out the sessions whose agent is a bot (known for batch-served days only:
+    the speed layer does not classify agents, see :func:`bots_excluded`)."""
     from websessions.clients import postgres
 
-    params = {"from": dt_from, "to": dt_to, "host": host}
+    params = {"from": dt_from, "to": dt_to, "host": host, "no_bots": exclude_bots}
     with postgres.connect(settings) as conn, conn.cursor() as cur:
         cur.execute(RANGE_QUERY, params)
         fetched = cur.fetchall()
@@ -194,17 +199,19 @@ def domain_report(settings: Settings, dt_from: str, dt_to: str, host: str | None
     return rows
 
 
-DAILY_QUERY = """
-SELECT dt, host, layer, sessions, events, avg_events_per_session, max_events_per_session, avg_duration_s,
-       unique_ips, bounce_rate
-FROM domain_report
-WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s)
-UNION ALL
-SELECT dt, %(group)s, min(layer), count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
+_DAY_MEASURES = """count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
        avg(duration_s)::double precision, count(DISTINCT ip),
-       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision
+       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision"""
+# domain_report's measures per day, from report_sessions so that bots can be left out.
+DAILY_QUERY = f"""
+SELECT dt, host, layer, {_DAY_MEASURES}
 FROM report_sessions
-WHERE dt BETWEEN %(from)s AND %(to)s AND %(host)s IS NULL AND host LIKE %(pattern)s
+WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s IS NULL OR host = %(host)s) AND NOT (%(no_bots)s AND is_bot)
+GROUP BY dt, host, layer
+UNION ALL
+SELECT dt, %(group)s, min(layer), {_DAY_MEASURES}
+FROM report_sessions
+WHERE dt BETWEEN %(from)s AND %(to)s AND %(host)s IS NULL AND host LIKE %(pattern)s AND NOT (%(no_bots)s AND is_bot)
 GROUP BY dt
 ORDER BY 1, 2
 """
@@ -223,17 +230,85 @@ def group_name(settings: Settings) -> str:
     return f"*{settings.report_group_suffix} (together)"
 
 
-def daily_report(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> list[DailyReportRow]:
-    """The domain report per day: each host's row, and (without ``host``) the group's, each day from its layer."""
+def daily_report(
+    settings: Settings, dt_from: str, dt_to: str, host: str | None = None, exclude_bots: bool = False
+) -> list[DailyReportRow]:
+    """The domain report per day: each host's row, and (without ``host``) the group's, each day from its layer
+    (``exclude_bots`` as :func:`domain_report` takes it)."""
     from websessions.clients import postgres
 
     params = {
         "from": dt_from,
         "to": dt_to,
         "host": host,
+        "no_bots": exclude_bots,
         "group": group_name(settings),
         "pattern": f"%{settings.report_group_suffix}",
     }
     with postgres.connect(settings) as conn, conn.cursor() as cur:
         cur.execute(DAILY_QUERY, params)
         return [DailyReportRow(str(dt), _row(h, layer, tuple(values))) for dt, h, layer, *values in cur.fetchall()]
+
+
+BOTS_QUERY = """
+SELECT count(*) FILTER (WHERE is_bot), count(DISTINCT dt) FILTER (WHERE layer = 'speed')
+FROM report_sessions
+WHERE dt BETWEEN %(from)s AND %(to)s AND (%(host)s::text IS NULL OR host = %(host)s)
+"""
+
+
+@dataclass(frozen=True)
+class BotsExcluded:
+    """What ``--exclude-bots`` left out of a range: bot sessions (of batch-served days), and the speed-served
+    days whose bots could not be told apart (their sessions all stay in)."""
+
+    bot_sessions: int
+    speed_days: int
+
+    def note(self) -> str:
+        text = f"bots excluded: {self.bot_sessions} bot sessions left out of the averages"
+        if self.speed_days:
+            text += f" ({self.speed_days} day(s) served by the speed layer still include their bots)"
+        return text
+
+
+def bots_excluded(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> BotsExcluded:
+    """How many sessions ``domain_report(..., exclude_bots=True)`` leaves out of the range."""
+    from websessions.clients import postgres
+
+    with postgres.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(BOTS_QUERY, {"from": dt_from, "to": dt_to, "host": host})
+        bots, speed_days = cur.fetchone()
+    return BotsExcluded(int(bots), int(speed_days))
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    """One host (or the group) on one day of the report, with the change in sessions and events against its
+    previous day in the series (None for its first day, or from zero)."""
+
+    dt: str
+    row: ReportRow
+    sessions_change: float | None
+    events_change: float | None
+
+
+def daily_series(
+    settings: Settings, dt_from: str, dt_to: str, host: str | None = None, exclude_bots: bool = False
+) -> list[DayPoint]:
+    """:func:`daily_report` by host, then day, with each day's change against the host's day before."""
+    from websessions.analytics import change
+
+    days = sorted(daily_report(settings, dt_from, dt_to, host, exclude_bots), key=lambda d: (d.row.host, d.dt))
+    points: list[DayPoint] = []
+    for day in days:
+        before = points[-1].row if points and points[-1].row.host == day.row.host else None
+        points.append(
+            DayPoint(
+                day.dt,
+                day.row,
+                change(day.row.sessions, before.sessions if before else None),
+                change(day.row.events, before.events if before else None),
+            )  # fmt: skip
+        )
+    return points

@@ -152,14 +152,10 @@ def session_order(session: Session) -> tuple[str, str, int]:
     return (session.host, session.ip, session.start_ms)
 
 
-def sessionize(events: Iterable[Event], rule: SessionRule, stats: dict[str, int] | None = None) -> list[Session]:
-    """Batch mode: all sessions of ``events``, sorted by host, ip, start; nothing is late.
-
-    ``events`` are in ARRIVAL order: it decides which copy of an ``event_id`` is counted
-    (:func:`websessions.sessions.is_copy`, the first to arrive wins); the counted events are then
-    sessionized in event time, so their order among themselves does not matter. ``stats``, if given,
-    is filled with the counters (``duplicates`` counts the copies).
-    """
+def counted_events(events: Iterable[Event], rule: SessionRule) -> tuple[list[Event], int]:
+    """The events that count (in event time, then id) and the number of copies dropped: ``events`` are
+    in ARRIVAL order, which decides which copy of an ``event_id`` is counted
+    (:func:`websessions.sessions.is_copy`, the first to arrive wins)."""
     counted: dict[tuple[str, str, str], list[int]] = {}
     kept: list[Event] = []
     duplicates = 0
@@ -171,6 +167,18 @@ def sessionize(events: Iterable[Event], rule: SessionRule, stats: dict[str, int]
         times.append(event.event_time_ms)
         kept.append(event)
     kept.sort(key=lambda e: (e.event_time_ms, e.event_id))
+    return kept, duplicates
+
+
+def sessionize(events: Iterable[Event], rule: SessionRule, stats: dict[str, int] | None = None) -> list[Session]:
+    """Batch mode: all sessions of ``events``, sorted by host, ip, start; nothing is late.
+
+    ``events`` are in ARRIVAL order: it decides which copy of an ``event_id`` is counted
+    (:func:`websessions.sessions.is_copy`, the first to arrive wins); the counted events are then
+    sessionized in event time, so their order among themselves does not matter. ``stats``, if given,
+    is filled with the counters (``duplicates`` counts the copies).
+    """
+    kept, duplicates = counted_events(events, rule)
     sessionizer = Sessionizer(rule, allowed_lateness_ms=0)
     sessions: list[Session] = []
     for event in kept:

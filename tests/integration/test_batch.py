@@ -25,11 +25,13 @@ import pytest
 
 from batch.hive_sql import QUERIES_DIR, run_hiveserver2
 from tests.batch.rawfiles import canonical
+from websessions import analytics
 from websessions.clients import hdfs, postgres
 from websessions.events import GEO_FIELDS, Event, format_time_ms, parse_time_ms
 from websessions.sessionizer import sessionize
 from websessions.sessions import Session, SessionRule, session_id
 from websessions.settings import Settings
+from websessions.stores import postgres_analytics
 from websessions.stores.postgres_sessions import DailyStats, daily_stats, replace_day, sessions_of_day
 
 pytestmark = pytest.mark.integration
@@ -39,6 +41,14 @@ HOSTS = ("bootcamp.techcreator.io", "zachwilson.techcreator.io", "lulu.techcreat
 PAGES = ("/", "/blog/spark", "/blog/flink?utm=news", "/blog/kafka#top", "/courses", "/courses/data", "/pricing")
 REFERRERS = ("https://www.google.com/search?q=x", "https://news.ycombinator.com/", None, "https://t.co/abc")
 COUNTRIES = ("NL", "DE", "US", None)
+AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+    "Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "UA-3",
+)
+EVENT_TYPES = ("pageview", "pageview", "click", "conversion")
 INVALID = [
     '{"event_time": "2024-02-29T10:00:00.000Z", "ip": "203.0.113.1", "host": "a.io"',
     json.dumps({"event_time": "2024-02-29T10:00:00.000Z", "host": "www.dataexpert.io", "url": "/"}),
@@ -76,9 +86,12 @@ def known_events() -> dict[tuple[str, bool], list[Event]]:
                 extra["geo"] = {"country": country, "city": None}
             if rng.random() < 0.08:
                 extra["status"] = rng.choice((404, 500, 503))
+            if rng.random() < 0.7:
+                extra["load_time_ms"] = rng.choice((120, 250, 250, 400, 980.5))
+            extra["event_type"] = rng.choice(EVENT_TYPES)
             late = s % 40 == 0 and e > 0
             if t < 86_400:
-                add(D, _t(D, t), ip, host, rng.choice(PAGES), late=late, user_agent=f"UA-{s % 3}", **extra)
+                add(D, _t(D, t), ip, host, rng.choice(PAGES), late=late, user_agent=AGENTS[s % 4], **extra)
             t += rng.uniform(5, 290)
     # A session of D-1 that runs into D (not D's), and one of D that runs into D+1 (D's).
     for day, second in ((BEFORE, 86_220), (BEFORE, 86_370), (D, 150)):
@@ -119,6 +132,8 @@ def known_day(stack) -> Iterator[tuple[Settings, dict, list[Session]]]:
         with postgres.connect(settings) as conn, conn.cursor() as cur:
             cur.execute("DELETE FROM sessions WHERE dt = %s", (D,))
             cur.execute("DELETE FROM domain_daily_stats WHERE dt = %s", (D,))
+            for table in postgres_analytics.TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE dt = %s", (D,))
             conn.commit()
 
 
@@ -210,6 +225,8 @@ def test_daily_stats_in_postgres_match_the_reference_sessions(known_day, first_r
         by_host[s.host].append(s)
     got = {row.host: row for row in daily_stats(settings, D, D)}
     assert set(got) == set(by_host)
+    bots = analytics.bot_sessions(analytics.agents_daily(expected))
+    assert all(bots.values())  # every host has bot sessions, and people's
     for host, sessions in by_host.items():
         events = sorted(s.events for s in sessions)
         durations = sorted(s.end_ms - s.start_ms for s in sessions)
@@ -218,6 +235,7 @@ def test_daily_stats_in_postgres_match_the_reference_sessions(known_day, first_r
             D, host, n, sum(events), pytest.approx(sum(events) / n), max(events), median(events),
             len({s.ip for s in sessions}), pytest.approx(sum(durations) / n / 1000),
             pytest.approx(median(durations) / 1000), pytest.approx(sum(e == 1 for e in events) / n),
+            bots[host], pytest.approx(bots[host] / n),
         )  # fmt: skip
 
 
@@ -450,3 +468,111 @@ def test_an_unpartitioned_sessions_table_is_converted_into_day_partitions(known_
     finally:
         with closing(Postgres(settings).superuser_connection()) as admin, admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{legacy.postgres_db}" WITH (FORCE)')
+
+
+# -- the analytics tables (websessions.analytics is the reference), in Hive and through the store reads --
+
+
+@pytest.fixture(scope="module")
+def reference(known_day, first_run) -> dict:
+    """The reference analytics of D: sessions, their events and every table's rows."""
+    settings, files, expected = known_day
+    rule = SessionRule.from_settings(settings)
+    events = analytics.events_by_session(expected, [e for evs in files.values() for e in evs], rule)
+    assert sum(len(v) for v in events.values()) == sum(s.events for s in expected)
+    return {
+        "sessions": expected,
+        "events": events,
+        "agents_daily": analytics.agents_daily(expected),
+        "event_types_daily": analytics.event_types_daily(events),
+        "load_times_daily": analytics.load_times_daily(events),
+        "hourly_trends": analytics.hourly_trends(expected, events),
+        "page_covisits_daily": analytics.page_covisits(expected, events, settings.recommend_top_k),
+    }
+
+
+def _fields(row) -> tuple:
+    return dataclasses.astuple(row)
+
+
+@pytest.mark.parametrize("table", postgres_analytics.TABLES)
+def test_each_analytics_table_in_hive_equals_the_reference(known_day, reference, table) -> None:
+    settings, _, _ = known_day
+    columns = [c.replace("hour_ms", "unix_timestamp(hour) * 1000") for c in postgres_analytics.COLUMNS[table]]
+    rows = hive_rows(settings, f"SELECT {', '.join(columns)} FROM {table} WHERE dt = '{D}'")
+    want = [_fields(r) for r in reference[table]]
+    assert want and sorted(rows, key=repr) == sorted(want, key=repr)
+
+
+def test_the_reference_day_has_ties_bots_and_several_classes(reference) -> None:
+    agents = reference["agents_daily"]
+    assert {r.device_class for r in agents} == {"desktop", "mobile", "bot"}
+    assert {r.browser_family for r in agents} >= {"Chrome", "Mobile Safari", "Googlebot", "Other"}
+    ranks = defaultdict(list)
+    for r in reference["page_covisits_daily"]:
+        ranks[(r.host, r.page)].append(r.sessions)
+    assert any(len(set(v)) < len(v) for v in ranks.values())  # a tie ranked by page
+    hosts = [r for r in reference["load_times_daily"] if r.page is None]
+    assert len(hosts) == len(HOSTS) and all(r.p50_ms <= r.p95_ms <= r.p99_ms for r in hosts)
+
+
+def test_analytics_in_postgres_through_the_store_reads(known_day, reference) -> None:
+    settings, _, expected = known_day
+    shares = defaultdict(lambda: [0, 0])
+    for r in reference["agents_daily"]:
+        c = shares[(r.host, r.browser_family, r.os_family, r.device_class, r.is_bot)]
+        c[0] += r.sessions
+        c[1] += r.events
+    got = postgres_analytics.agent_shares(settings, D, D)
+    assert sorted(_fields(r) for r in got) == sorted((*k, n, e) for k, (n, e) in shares.items())
+    assert sorted(_fields(r) for r in postgres_analytics.event_type_counts(settings, D, D)) == sorted(
+        _fields(r) for r in reference["event_types_daily"]
+    )
+    assert sorted((r.host, r.page or "", *_fields(r)[3:]) for r in postgres_analytics.load_times(settings, D)) == (
+        sorted((r.host, r.page or "", *_fields(r)[2:]) for r in reference["load_times_daily"])
+    )
+    series = postgres_analytics.hourly_series(settings, D, D)
+    assert [
+        (p.host, parse_time_ms(p.hour), p.events, p.sessions_started, p.active_users, p.errors) for p in series
+    ] == [_fields(r) for r in reference["hourly_trends"]]
+    for r in reference["page_covisits_daily"][:5]:
+        recs = postgres_analytics.recommendations(settings, r.host, r.page + "?utm=x")
+        assert [(x.rank, x.also_viewed, x.sessions) for x in recs] == [
+            (y.rank, y.also_viewed, y.sessions)
+            for y in reference["page_covisits_daily"]
+            if (y.host, y.page) == (r.host, r.page)
+        ]
+    bots = {(r.host, r.user_agent) for r in reference["agents_daily"] if r.is_bot}
+    for by in analytics.SESSION_RANKINGS:
+        top = postgres_analytics.top_sessions(settings, D, 7, by)
+        assert [t.session for t in top] == analytics.top_sessions(expected, 7, by)
+        assert [t.is_bot for t in top] == [(t.session.host, t.session.user_agent or "") in bots for t in top]
+    host = HOSTS[0]
+    assert [t.session for t in postgres_analytics.top_sessions(settings, D, 3, "duration", host)] == (
+        analytics.top_sessions(expected, 3, "duration", host)
+    )
+
+
+def test_query_bot_share(known_day, reference) -> None:
+    counts = defaultdict(Counter)
+    for r in reference["agents_daily"]:
+        c = counts[r.host]
+        c["sessions"] += r.sessions
+        c["bots"] += r.sessions if r.is_bot else 0
+        c[r.device_class] += r.sessions
+    want = [
+        (D, h, c["sessions"], c["bots"], pytest.approx(c["bots"] / c["sessions"], abs=6e-5), c["mobile"], c["tablet"],
+         c["desktop"])
+        for h, c in sorted(counts.items())
+    ]  # fmt: skip
+    assert _query(known_day[0], "bot_share") == want
+
+
+def test_query_slowest_pages(known_day, reference) -> None:
+    rows = reference["load_times_daily"]
+    want = []
+    for host in sorted({r.host for r in rows}):
+        (total,) = [r for r in rows if r.host == host and r.page is None]
+        pages = sorted((r for r in rows if r.host == host and r.page), key=lambda r: (-r.p95_ms, r.page))[:10]
+        want += [(D, *dataclasses.astuple(r), rank) for rank, r in enumerate([total, *pages])]
+    assert _query(known_day[0], "slowest_pages") == want

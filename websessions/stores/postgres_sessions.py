@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 from websessions.events import format_time_ms
 from websessions.sessions import Session, as_epoch_ms, session_from_aggregates
 from websessions.settings import Settings
+from websessions.stores import postgres_analytics
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS domain_daily_stats (
     bounce_rate double precision NOT NULL,
     PRIMARY KEY (dt, host)
 );
+ALTER TABLE domain_daily_stats ADD COLUMN IF NOT EXISTS bot_sessions bigint NOT NULL DEFAULT 0;
+ALTER TABLE domain_daily_stats ADD COLUMN IF NOT EXISTS bot_share double precision NOT NULL DEFAULT 0;
 """
 # The columns of ``sessions`` in table order: the COPY layout of a staged day. Times are ISO-8601 UTC
 # text (``websessions.events.format_time_ms``), geo JSON text.
@@ -101,6 +104,8 @@ class DailyStats:
     avg_duration_s: float
     median_duration_s: float
     bounce_rate: float
+    bot_sessions: int = 0  # sessions whose agent is a bot (websessions.analytics.classify_agent)
+    bot_share: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,7 +131,8 @@ def partition_name(dt: str) -> str:
 
 
 def ensure_schema(conn) -> None:
-    """Create ``sessions`` and ``domain_daily_stats`` if absent (idempotent; the caller commits).
+    """Create ``sessions``, ``domain_daily_stats`` (adding its bot columns to an older one) and the
+    analytics tables (:mod:`websessions.stores.postgres_analytics`) if absent (idempotent; the caller commits).
 
     A ``sessions`` table of the unpartitioned schema (a plain table, primary key ``session_id``) is
     converted: its rows move into one partition per day; views over it are dropped (the report's
@@ -138,6 +144,7 @@ def ensure_schema(conn) -> None:
         if found and found[0] == "r":
             _partition_legacy_sessions(cur)
         cur.execute(SCHEMA)
+        postgres_analytics.ensure_schema(cur)
 
 
 def _partition_legacy_sessions(cur) -> None:
@@ -181,7 +188,8 @@ def _copy_row(session: Session) -> tuple:
 
 
 def _stats_row(dt: str, row: DailyStats | Mapping[str, Any]) -> tuple:
-    record = row.as_dict() if isinstance(row, DailyStats) else dict(row)
+    # A mapping may leave out the fields with defaults (the bot columns).
+    record = row.as_dict() if isinstance(row, DailyStats) else DailyStats(**{**dict(row), "dt": dt}).as_dict()
     record["dt"] = dt
     return tuple(record[name] for name in STATS_COLUMNS)
 
@@ -274,8 +282,14 @@ class StagedDay:
         with ThreadPoolExecutor(max_workers=n) as pool:
             return sum(pool.map(copy, [sources[i::n] for i in range(n)]))
 
-    def swap(self, stats_rows: Iterable[DailyStats | Mapping[str, Any]]) -> DayReplaced:
-        """Make the staged table day D's partition and replace D's stats (``stats_rows``) in one transaction.
+    def swap(
+        self,
+        stats_rows: Iterable[DailyStats | Mapping[str, Any]],
+        analytics: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> DayReplaced:
+        """Make the staged table day D's partition and replace D's stats (``stats_rows``) and analytics
+        (``analytics``: table -> rows, :func:`websessions.stores.postgres_analytics.replace_day`; every
+        analytics table's day is replaced, emptied when absent) in one transaction.
 
         The staged table's indexes (those of ``sessions``) are built first, in their own transaction,
         so the swap itself only moves catalog entries.
@@ -309,6 +323,7 @@ class StagedDay:
             cur.executemany(
                 f"INSERT INTO domain_daily_stats ({', '.join(STATS_COLUMNS)}) VALUES ({placeholders})", stats
             )
+            postgres_analytics.replace_day(cur, self.dt, analytics or {})
             conn.commit()
         self.swapped = True
         return DayReplaced(self.dt, inserted, len(stats), sessions_deleted, stats_deleted)
@@ -319,18 +334,21 @@ def replace_day(
     dt: str,
     sessions_rows: Iterable[Session],
     stats_rows: Iterable[DailyStats | Mapping[str, Any]],
+    analytics: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> DayReplaced:
-    """Replace day ``dt`` of ``sessions`` and ``domain_daily_stats`` atomically (COPY, then one swap).
+    """Replace day ``dt`` of ``sessions``, ``domain_daily_stats`` and the analytics tables atomically
+    (COPY, then one swap).
 
     Every session must start on ``dt``; ``stats_rows`` are :class:`DailyStats` or mappings with its
-    field names (``dt`` is taken from the argument).
+    field names (``dt`` is taken from the argument); ``analytics`` as :meth:`StagedDay.swap` takes them.
     """
     with StagedDay(settings, dt) as staged:
         staged.copy_sessions(sessions_rows)
-        return staged.swap(stats_rows)
+        return staged.swap(stats_rows, analytics)
 
 
-def _session(row: tuple) -> Session:
+def session_of_row(row: tuple) -> Session:
+    """A row of :data:`_SESSION_SELECT`'s columns as the session record."""
     host, ip, start, end, events, pages, first_url, last_url, referrer, user_agent, errors, geo, status = row
     return session_from_aggregates(
         host, ip, as_epoch_ms(start), as_epoch_ms(end), events, pages, first_url, last_url, referrer, user_agent,
@@ -348,7 +366,7 @@ def sessions_of_day(settings: Settings, dt: str, host: str | None = None, ip: st
             cur.execute(_SESSION_SELECT, {"dt": _day(dt), "host": host, "ip": ip})
             rows = cur.fetchall()
         conn.commit()
-    return [_session(row) for row in rows]
+    return [session_of_row(row) for row in rows]
 
 
 def _daily_stats_rows(rows: Iterable[tuple]) -> Iterator[DailyStats]:
