@@ -9,6 +9,7 @@ the topic does not hold it yet.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
@@ -17,10 +18,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from itertools import takewhile
 
 from rich.console import Console
 
 from websessions.settings import Settings
+from websessions.simulator.incidents import Incident
 
 console = Console(stderr=True)
 NIGHTLY = "web_sessions_nightly"
@@ -53,12 +56,45 @@ def traffic(day: str, events: int, seed: int, now: datetime) -> tuple[list[str],
     return backfill, [line for line in today if _event_time(line) <= cutoff]
 
 
+def incident_traffic(now: datetime, seed: int) -> tuple[list[str], Incident]:
+    """The last 45 minutes of busier live traffic (5 events/s), in which one site answers half its requests
+    with errors from 12 minutes ago for 10 minutes: the incident the alerts runner must report."""
+    from websessions.simulator import live_schedule
+    from websessions.simulator.incidents import inject
+
+    end_ms = int(now.timestamp() * 1000)
+    start_ms = end_ms - 45 * 60_000
+    lines = (line for at, line in takewhile(lambda x: x[0] < end_ms, live_schedule(5.0, seed + 2, start_ms)))
+    incident = Incident("error-burst", "bootcamp.techcreator.io", end_ms - 12 * 60_000, duration_s=600)
+    return list(inject(lines, [incident])), incident
+
+
 def _event_time(line: str) -> str:
     """The raw event_time text of a line ('' for a malformed line: it is kept, and dead-lettered)."""
     try:
         return str(json.loads(line).get("event_time", ""))
     except (ValueError, AttributeError):
         return ""
+
+
+def _minute(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M")
+
+
+def _show_alert(settings: Settings, incident: Incident) -> None:
+    """Wait for the alerts runner to report the injected incident, then print the recent alerts."""
+    from websessions.stores.postgres_alerts import alerts_since
+
+    since = datetime.fromtimestamp(incident.start_ms / 1000, UTC)
+    try:
+        _wait(
+            f"alerts: the {incident.kind} on {incident.host}",
+            lambda: any(a.alert.host == incident.host for a in alerts_since(settings, since)),
+            180,
+        )
+    except TimeoutError as exc:
+        console.print(f"  [yellow]{exc}[/yellow]: see .venv/bin/websessions alerts status")
+    print(_cli("alerts", "--since", since.strftime("%Y-%m-%dT%H:%M")))
 
 
 def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
@@ -73,10 +109,14 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
     console.print("[bold]1.[/bold] speed layer, raw lander and dashboard")
     console.print("  " + _cli("speed", "start").strip())
     console.print("  " + _cli("land", "start").strip())
+    console.print("  " + _cli("alerts", "start").strip())
     console.print("  " + _cli("dashboard", "start").strip().replace("\n", "\n  "))
 
     console.print(f"[bold]2.[/bold] simulated traffic: {events} events of {day} (backfill) and live traffic of today")
     backfill, live = traffic(day, events, seed, now)
+    busy, incident = incident_traffic(now, seed)  # merged in time order: the speed layer's watermark follows it
+    live = list(heapq.merge(live, busy, key=_event_time))
+    console.print(f"  with an injected incident: {incident.kind} on {incident.host} from {_minute(incident.start_ms)}")
     for name, lines in (("backfill", backfill), ("live", live)):
         result = publish_lines(settings, lines)
         console.print(f"  {name}: accepted {result.accepted}, dead-lettered {result.dead_lettered}")
@@ -93,6 +133,7 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
 
     _wait("speed layer: reading up to the end of the topic", speed_caught_up, 600)
     console.print("  " + _cli("speed", "status").strip().replace("\n", "\n  "))
+    _show_alert(settings, incident)
 
     console.print(f"[bold]4.[/bold] {NIGHTLY} for {day}, through Airflow")
     api = AirflowApi(settings)
@@ -108,6 +149,9 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
     console.print("[bold]5.[/bold] reconciliation and the domain report")
     print(_cli("reconcile", "--date", day))
     print(_cli("report", "--from", day, "--to", now.date().isoformat()))
+    console.print(f"[bold]6.[/bold] analytics of {day}: the report without bots, the busiest sessions")
+    print(_cli("report", "--from", day, "--to", day, "--exclude-bots"))
+    print(_cli("sessions", "--date", day, "--top", "5", "--by", "events"))
 
     from websessions.dashboard.server import url as dashboard_url
     from websessions.stores.postgres_sessions import sessions_of_day
@@ -122,4 +166,8 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
         )
     console.print("History in Hive: .venv/bin/websessions hive -f hive/queries/avg_events_per_session.sql")
     console.print(f"Sessions of the day: .venv/bin/websessions sessions --date {day} --layer batch --format table")
+    console.print(f"Hourly trend: .venv/bin/websessions report --from {day} --to {day} --by hour")
+    if sample:
+        console.print(f"Also viewed: .venv/bin/websessions recommend --host {sample.host} --url {sample.first_url}")
+    console.print("Bots and load times in Hive: .venv/bin/websessions hive -f hive/queries/bot_share.sql")
     return 0
