@@ -16,12 +16,17 @@ committed (a crash between acknowledgement and commit republishes lines with the
 checked around every read, so a truncated (and maybe rewritten) file is noticed; what was not read yet
 is read from the copy (a file beside it with the same fingerprint), then the path from offset 0. On
 start the saved file is looked up by fingerprint at the path and beside it (``access.log.1``,
-``access.log-20261207``, ``.gz``), read to its end, followed by newer rotated generations, then the path.
-Lines a copytruncate rotation loses between its copy and its truncation are lost to every reader.
+``access.log-20261207``, ``.gz``), read to its end, followed by the rotated generations modified since
+(its modification time or later: timestamps are coarse, and a generation read twice repeats ids, where
+one skipped would lose lines), then the path. A new file's start is committed only once it has a first
+line (an identity); until then the saved position stays the end of the previous file. Without a saved
+position the file at the path is read from its start. Lines a copytruncate rotation writes between its
+copy and its truncation are lost to every reader.
 """
 
 from __future__ import annotations
 
+import glob
 import gzip
 import hashlib
 import json
@@ -195,6 +200,13 @@ class LogFollower:
             os.fsync(out.fileno())
         os.replace(tmp, self.state_file)
 
+    def _commit_known(self, position: Position) -> None:
+        """Commit the start of a new file only once it has a first line (an identity): until then the
+        saved position stays the end of the previous file, from which a restart finds every generation
+        rotated after it (by fingerprint, then modification time)."""
+        if position.file_id is not None:
+            self.commit(position)
+
     # -- reading -----------------------------------------------------------------------------------
     def _publish(self, block: bytes, position: Position) -> None:
         """Publish a block of whole lines at ``position``, wait for Kafka, then commit the new offset."""
@@ -221,7 +233,7 @@ class LogFollower:
     def _siblings(self) -> list[Path]:
         """Rotated generations beside the path (``access.log.1``, ``access.log-2026...``, ``.gz``), oldest first."""
         found = []
-        for candidate in self.path.parent.glob(self.path.name + "?*"):
+        for candidate in self.path.parent.glob(glob.escape(self.path.name) + "?*"):
             if candidate.is_file() and not candidate.name.endswith((".tmp", ".json")):
                 found.append((candidate.stat().st_mtime, candidate))
         return [p for _, p in sorted(found)]
@@ -260,7 +272,7 @@ class LogFollower:
                 ):
                     self._drain_copy(newer, Position(newer_id, newer.stat().st_ino, 0))
         position = Position(current, inode, 0)
-        self.commit(position)
+        self._commit_known(position)
         return fd, position
 
     def run(self, stop: threading.Event) -> IngestResult:
@@ -313,7 +325,7 @@ class LogFollower:
         self.rotations += 1
         new = Position(None, position.inode, 0)
         self._same_file(fd, new)
-        self.commit(new)
+        self._commit_known(new)
         return fd, new, True
 
     def _after_end(self, fd: int, position: Position) -> tuple[int, Position, bool]:
@@ -334,6 +346,6 @@ class LogFollower:
         self.rotations += 1
         new = Position(None, os.fstat(fd).st_ino, 0)
         self._same_file(fd, new)
-        self.commit(new)
+        self._commit_known(new)
         log.info("%s rotated: now reading inode %d", self.path, new.inode)
         return fd, new, True

@@ -57,6 +57,9 @@ class Server:
         self.malformed: list[str] = []
 
     def write(self, n: int) -> None:
+        # A batch starts in a later tick of the kernel's coarse file clock than what came before, as lines
+        # after a rotation do in life (a restart orders rotated generations by modification time).
+        time.sleep(0.02)
         for _ in range(n):
             i = len(self.urls) + len(self.malformed)
             if i % 40 == 39:
@@ -143,7 +146,11 @@ def test_follow_across_rotations_and_a_restart_loses_and_duplicates_nothing(priv
     os.truncate(path, 0)
     server.write(150)
     _all_published(private, server)
-    rotations = following.follower.rotations
+    # a rename just before the stop: the position saved is that of the new, still empty file
+    _shift(path)
+    path.rename(path.with_name("access.log.1"))
+    server.reopen()
+    wait_for("the follower on the new file", lambda: following.follower.rotations == 3, 30)
     following.finish()
 
     # while nobody follows: unread lines, a copytruncate, more lines, a rename; then a restart from the
@@ -168,7 +175,6 @@ def test_follow_across_rotations_and_a_restart_loses_and_duplicates_nothing(priv
     assert len({event_id for _, event_id in events}) == len(server.urls), "one id per line"
     assert sorted(raw for _, raw in dead) == sorted(server.malformed)
     assert {reason for reason, _ in dead} == {"malformed_line"}
-    assert rotations == 2
 
 
 def test_ingest_format_combined_publishes_every_line_of_a_file(private: Settings, tmp_path) -> None:
