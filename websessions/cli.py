@@ -651,7 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_demo)
 
-    ingest = sub.add_parser("ingest", help="publish a JSON-lines file to Kafka (invalid lines dead-lettered)")
+    ingest = sub.add_parser(
+        "ingest", help="publish a JSON-lines file or an access log to Kafka (invalid lines dead-lettered)"
+    )
     ingest.add_argument("file")
     ingest.add_argument("--format", choices=["jsonl", "combined"], default="jsonl", help="combined: an access log")
     ingest.add_argument("--host", help="combined: the host of lines without a virtual-host field")
