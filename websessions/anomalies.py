@@ -45,6 +45,7 @@ from websessions.settings import Settings
 SPIKE, DROP, SILENCE, ERROR_RATE = "spike", "drop", "silence", "error_rate"
 KINDS = (SPIKE, DROP, ERROR_RATE, SILENCE)
 MAD_TO_SIGMA = 1.4826
+WINDOW_CORRELATION = 1.5
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Thresholds:
     drop_ratio: float = 0.6
     drop_z: float = 3.5
     drop_z_both: float = 3.0
-    silence_min_expected: float = 10.0
+    silence_min_expected: float = 15.0
     silence_z: float = 3.0
     error_rate_min: float = 0.25
     error_ratio: float = 3.0
@@ -141,6 +142,17 @@ def _location_spread(values: list[float]) -> tuple[float, float]:
     return centre, max(MAD_TO_SIGMA * mad, math.sqrt(centre), 1.0)
 
 
+def _window_location_spread(values: list[int], k: int, minute_spread: float) -> tuple[float, float]:
+    """(median, spread) of the baseline's k-minute sums. The spread is the MAD's, but at most
+    ``WINDOW_CORRELATION`` x sqrt(k) x the one-minute spread: over a baseline of an hour, the MAD of
+    overlapping long sums mostly measures the hour's trend (a quiet site's outage hid in it); the factor
+    allows for minutes that are not independent (a visitor stays for several)."""
+    expected, spread = _location_spread(_window_sums(values, k))
+    if k > 1:
+        spread = min(spread, max(WINDOW_CORRELATION * math.sqrt(k) * minute_spread, math.sqrt(expected), 1.0))
+    return expected, spread
+
+
 def _window_sums(values: list[int], k: int) -> list[int]:
     if k == 1:
         return list(values)
@@ -207,15 +219,17 @@ class HostDetector:
         """The strongest finding of each kind over the windows (the first window that finds it, shortest first)."""
         found: dict[str, _Finding] = {}
         users = [u for _, _, u in self.baseline]
+        events_of = [e for e, _, _ in self.baseline]
+        one_minute = (_location_spread(users)[1], _location_spread(events_of)[1])
         recent = list(self.recent)
         for k in self.t.windows:
             if k > len(recent):
                 break
             observed = sum(u for _, _, u in recent[-k:])
-            expected, spread = _location_spread(_window_sums(users, k))
+            expected, spread = _window_location_spread(users, k, one_minute[0])
             events = sum(e for e, _, _ in recent[-k:])
             errors = sum(x for _, x, _ in recent[-k:])
-            events_expected, events_spread = _location_spread(_window_sums([e for e, _, _ in self.baseline], k))
+            events_expected, events_spread = _window_location_spread(events_of, k, one_minute[1])
             events_z = (events - events_expected) / events_spread
             for kind, finding in self._user_findings(k, observed, expected, spread, events_z).items():
                 found.setdefault(kind, finding)

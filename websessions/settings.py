@@ -239,7 +239,7 @@ class Settings:
     alerts_drop_ratio: float = 0.6
     alerts_drop_z: float = 3.5
     alerts_drop_z_both: float = 3.0
-    alerts_silence_min_expected: float = 10.0
+    alerts_silence_min_expected: float = 15.0
     alerts_silence_z: float = 3.0
     alerts_error_rate_min: float = 0.25
     alerts_error_ratio: float = 3.0
