@@ -188,3 +188,22 @@ def test_incident_times_and_alert_periods_parse() -> None:
     assert parse_since("2026-12-07T09:00", now) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="--since"):
         parse_since("yesterday", now)
+
+
+def test_generate_injects_an_incident_from_the_command_line(tmp_path) -> None:
+    from websessions.cli import main
+
+    plain, silenced = tmp_path / "plain.jsonl", tmp_path / "silenced.jsonl"
+    day = ["generate", "--date", "2026-11-20", "--events", "20000", "--seed", "4"]
+    assert main([*day, "--out", str(plain)]) == 0
+    incident = ["--incident", "silence", "--host", "zachwilson.tech", "--at", "13:00", "--duration", "30"]
+    assert main([*day, *incident, "--out", str(silenced)]) == 0
+
+    def in_window(path) -> tuple[int, int]:
+        records = records_of(path.read_text().splitlines())
+        window = [r for r in records if "2026-11-20T13:00" <= r["event_time"] < "2026-11-20T13:30"]
+        return sum(r.get("host") == "zachwilson.tech" for r in window), len(records)
+
+    (before, total), (after, remaining) = in_window(plain), in_window(silenced)
+    assert before > 20 and after == 0 and remaining == total - before
+    assert main([*day, "--incident", "drop", "--out", str(silenced)]) == 2  # no --host, no --at
