@@ -1,4 +1,7 @@
-"""The HBase writer of the speed layer: the job's update topic -> ``web_sessions`` and ``web_live_metrics``.
+"""The HBase writer of the speed layer's update-topic path: the job's update topic -> ``web_sessions`` and
+``web_live_metrics``. The cluster's ``speed-writer`` runs it (``docker/websessions/speed_writer.py``) and
+``bench/bench_speed.py`` measures it as the previous path; the local speed layer writes HBase from the job's
+JVM instead (``streaming/java-hbase``, :mod:`streaming.runner`).
 
 It consumes ``settings.kafka_topic_session_updates`` (JSON rows of
 :data:`streaming.sessions_job.UPDATE_COLUMNS` keyed by ``ukey``; every update carries the whole record

@@ -1,35 +1,48 @@
-"""Runs the speed layer on this machine: the PyFlink job in a local Flink (in this process's JVM) and the
-HBase writer, until stopped. ``websessions speed start`` runs :func:`run_speed_layer` detached.
+"""Runs the speed layer on this machine: the PyFlink job in a local Flink (in this process's JVM), writing
+into HBase from the JVM, until stopped. ``websessions speed start`` runs :func:`run_speed_layer` detached.
+
+The per-event path is all JVM: Kafka -> decoding and classification -> the session operator -> the HBase
+sink (``streaming/java-hbase``: coalesced puts through ``BufferedMutator``, flushed every
+``sessions_job.HBASE_FLUSH_INTERVAL_MS`` and before each checkpoint barrier). This process only declares
+the job and, every couple of seconds, reads the job's progress back from HBase for ``speed status``
+(:class:`SpeedProgress`; the stats file ``<run_dir>/speed-<topic>.json``).
 
 Recovery. The job checkpoints every ``speed_checkpoint_interval_s`` into
 ``<stack_dir>/data/speed/<events topic>/checkpoints`` and keeps its last checkpoints when it is
 cancelled or its process dies (``RETAIN_ON_CANCELLATION``). Every start restores the newest completed
 checkpoint: the operators' keyed state plus the Kafka offsets that belong to it, so nothing is lost or
-counted twice; events read after that checkpoint are read again and their updates re-emitted, which the
-writer's idempotent puts absorb. Without a checkpoint (first start) the job reads from its consumer
-group's committed offsets, else from the earliest. ``speed stop`` (SIGTERM to the process group) and
-``kill -9`` take the same path, so a crash is the tested case, not a special one. Older job directories
-are removed once the new job has completed a checkpoint of its own.
-
-The writer commits its own offsets on the update topic after each HBase flush and reads back from HBase
-which rows have a live view at startup (see :mod:`streaming.hbase_sink`).
+counted twice; a completed checkpoint has every update before it in HBase (the sink flushes before the
+barrier), events read after it are read again and their updates rewritten, idempotently. Without a
+checkpoint (first start) the job reads from its consumer group's committed offsets, else from the
+earliest. ``speed stop`` (SIGTERM to the process group) and ``kill -9`` take the same path, so a crash is
+the tested case, not a special one. Older job directories are removed once the new job has completed a
+checkpoint of its own. Watermarks are not checkpointed: the floors passed to a restored job come from
+the partitions' progress remembered in the stats file (:func:`watermark_floors`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streaming import sessions_job
-from streaming.hbase_sink import SpeedSink, sink_group_id
+from websessions.events import parse_time_ms
+from websessions.sessions import SessionRule
 from websessions.settings import Settings
+from websessions.stores.hbase_sessions import HBaseSessions, session_of_row, start_of
 
 log = logging.getLogger(__name__)
+
+# What Flink says when a checkpoint holds state of operators the job no longer has.
+INCOMPATIBLE_CHECKPOINT = "Cannot map checkpoint/savepoint state"
+WATERMARK_HISTORY = 500  # entries kept per partition (one per status tick that saw the partition move)
 
 
 def speed_dir(settings: Settings) -> Path:
@@ -68,7 +81,7 @@ def ensure_topics(settings: Settings) -> None:
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)
-        for topic in (settings.kafka_topic_events, settings.kafka_topic_session_updates)
+        for topic in (settings.kafka_topic_events,)
         if topic not in existing
     ]
     for topic, future in admin.create_topics(wanted, request_timeout=15).items() if wanted else []:
@@ -80,11 +93,12 @@ def ensure_topics(settings: Settings) -> None:
 
 
 class FlinkJob:
-    """The sessions job submitted to a local Flink in this process (restored from the last checkpoint)."""
+    """The sessions job submitted to a local Flink in this process (restored from the last checkpoint): Kafka ->
+    the JVM operators -> the JVM HBase sink (:func:`streaming.sessions_job.hbase_sink`)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.result = None
+        self.client = None
         self.job_id: str | None = None
         self.restored_from: Path | None = None
         self.gone = False
@@ -104,75 +118,179 @@ class FlinkJob:
         self.restored_from = latest_checkpoint(root)
         self.floors = watermark_floors(s, history or {}) if self.restored_from else {}
         t_env = sessions_job.stream_table_environment()
-        jars = [*classpath(s, "flink-connectors"), sessions_job.operator_jar(s)]
+        hbase_client = classpath(s, "hbase-client")
+        jars = [
+            *classpath(s, "flink-connectors"),
+            sessions_job.operator_jar(s),
+            sessions_job.hbase_sink_jar(s, hbase_client),
+            *hbase_client,
+        ]
+        try:
+            self.client = self._submit(t_env, jars, root)
+        except Exception as exc:
+            if self.restored_from is None or INCOMPATIBLE_CHECKPOINT not in str(exc):
+                raise
+            # A checkpoint of the job before issue 18 (its update-topic sink is not in this job graph).
+            aside = speed_dir(s) / f"checkpoints-incompatible-{time.strftime('%Y%m%dT%H%M%S')}"
+            log.error(
+                "speed job: the checkpoint %s is of an earlier job graph and cannot be restored; it is kept in %s"
+                " and the job starts from the consumer group's committed offsets with empty state (sessions open"
+                " at the switch are split; README, Troubleshooting, 'Upgrading the speed layer')",
+                self.restored_from, aside,
+            )  # fmt: skip
+            root.rename(aside)
+            root.mkdir(parents=True)
+            self.restored_from, self.floors = None, {}
+            t_env = sessions_job.stream_table_environment()
+            self.client = self._submit(t_env, jars, root)
+        self.job_id = str(self.client.get_job_id())
+        restored = f" from {self.restored_from}" if self.restored_from else " (no checkpoint)"
+        log.info("speed job %s started%s", self.job_id, restored)
+        return self.job_id
+
+    def _submit(self, t_env, jars: list[Path], root: Path):
+        s = self.settings
         restore = self.restored_from.resolve().as_uri() if self.restored_from else None
         sessions_job.configure(t_env, s, jars, root, restore_from=restore)
-        group = sessions_job.source_group_id(s)
-        self.result = sessions_job.build(t_env, s, group, watermark_floors=self.floors).execute()
-        self.job_id = str(self.result.get_job_client().get_job_id())
-        log.info(
-            "speed job %s started%s", self.job_id, f" from {self.restored_from}" if restore else " (no checkpoint)"
-        )
-        return self.job_id
+        updates = sessions_job.kafka_updates(t_env, s, sessions_job.source_group_id(s), watermark_floors=self.floors)
+        name = f"websessions speed layer ({s.kafka_topic_events})"
+        return sessions_job.execute_to_hbase(updates, sessions_job.hbase_sink(s), name)
 
     def status(self) -> str:
         if self.gone:
             return "GONE"
         try:
-            return self.result.get_job_client().get_job_status().result().name
+            return self.client.get_job_status().result().name
         except Exception:  # the JVM is gone (a stop signals the whole process group, the JVM included)
             self.gone = True
             return "GONE"
 
     def cancel(self) -> None:
         """Cancel the job if its JVM is still up; its checkpoints are kept either way."""
-        if self.gone or self.result is None:
+        if self.gone or self.client is None:
             return
         try:
-            self.result.get_job_client().cancel().result()
+            self.client.cancel().result()
         except Exception as exc:
             self.gone = True
             log.info("speed job was already gone: %s", type(exc).__name__)
 
 
-def run_speed_layer(settings: Settings, stop: threading.Event, status_interval_s: float = 2.0) -> dict:
-    """Start the job and the writer; return the final stats when ``stop`` is set or the job fails."""
-    from websessions.stores.hbase_sessions import HBaseSessions
+@dataclass
+class SpeedProgress:
+    """What the job has done, read back from HBase every tick (the sink writes it after the updates it
+    covers: ``websessions.stores.hbase_sessions``, the progress and late tables); not on the per-event path."""
 
+    sources: dict[int, dict] = field(default_factory=dict)  # partition -> the job's counters
+    sinks: dict[int, dict] = field(default_factory=dict)  # sink subtask -> its counters since the job started
+    # partition -> [(offset_max, latest valid event ms)]: where each partition's watermark stood
+    watermark_history: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    late_events: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset), recorded in HBase
+    open_sessions: int = 0
+    swept: int = 0
+
+    def refresh(self, store: HBaseSessions) -> None:
+        sources, self.sinks = store.retrying(store.speed_progress, "reading the speed job's progress")
+        for part, row in sources.items():
+            if row.get("t_end") and self.sources.get(part) != row:
+                history = self.watermark_history.setdefault(part, [])
+                history.append((row["offset_max"], parse_time_ms(row["t_end"])))
+                del history[:-WATERMARK_HISTORY]
+        self.sources = sources
+        self.late_events = sorted(store.retrying(store.late_event_offsets, "reading the late events"))
+
+    def sweep(self, store: HBaseSessions, rule: SessionRule) -> int:
+        """Drop live views that should have closed long ago (their last event + timeout + one more timeout is
+        behind the event time of the partition furthest behind, minus the lateness): leftovers of open rows
+        written after the last checkpoint whose sessions took another start when replayed. Returns how many."""
+        ends = [parse_time_ms(r["t_end"]) for r in self.sources.values() if r.get("t_end")]
+        if not ends:
+            return 0
+        horizon = min(ends) - rule.allowed_lateness_ms - 2 * rule.timeout_ms
+        stale, live = [], 0
+        for key, columns in store.open_rows():
+            session = session_of_row(columns)
+            if session is not None and session.end_ms < horizon:
+                stale.append((session.host, session.ip, start_of(key)))
+            else:
+                live += 1
+
+        def delete() -> None:
+            writer = store.writer()
+            for host, ip, start in stale:
+                writer.delete_open(host, ip, start)
+            writer.flush()
+
+        if stale:
+            store.retrying(delete, "dropping stale live views")
+        self.open_sessions = live
+        self.swept += len(stale)
+        return len(stale)
+
+    def as_stats(self) -> dict:
+        rows = self.sources.values()
+        sink_total = {
+            name: sum(s.get(name, 0) for s in self.sinks.values())
+            for name in ("updates", "sessions_closed", "open_puts", "open_deletes", "metric_puts", "flushes")
+        }
+        flushed = max((s.get("flushed_at_ms", 0) for s in self.sinks.values()), default=0)
+        return {
+            **sink_total,
+            "last_flush_at": flushed / 1000,
+            "records": sum(r["records"] for r in rows),
+            "invalid": sum(r["invalid"] for r in rows),
+            "undecodable": sum(r["offset_max"] - r["offset_min"] + 1 - r["records"] for r in rows),
+            "late": len(self.late_events),
+            "max_event_ms": max((parse_time_ms(r["t_end"]) for r in rows if r.get("t_end")), default=0),
+            "source_offsets": {part: r["offset_max"] for part, r in self.sources.items()},
+            "open_sessions": self.open_sessions,
+            "stale_live_views_dropped": self.swept,
+            "sources": self.sources,
+            "watermarks": self.watermark_history,
+            "late_events": self.late_events,
+        }
+
+
+def run_speed_layer(
+    settings: Settings, stop: threading.Event, status_interval_s: float = 2.0, sweep_interval_s: float = 30.0
+) -> dict:
+    """Start the job; watch it and write its stats every ``status_interval_s`` until ``stop`` is set or the job
+    fails; return the final stats."""
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # a vanished JVM is reported by the job status
     ensure_topics(settings)
-    with HBaseSessions(settings) as store:
-        store.ensure_table()
-    # The job re-emits a partition's counters only when it reads from it again: start from the last ones.
+    rule = SessionRule.from_settings(settings)
     previous = read_stats(settings) or {}
-    sources = {int(part): row for part, row in previous.get("sources", {}).items()}
     history = {int(part): [tuple(e) for e in entries] for part, entries in previous.get("watermarks", {}).items()}
-    job = FlinkJob(settings)
-    job.start(history)
-    started = time.time()
+    progress = SpeedProgress(watermark_history=history)
     path = stats_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"job_status": "RUNNING"}
-
-    def on_tick(sink: SpeedSink) -> None:
-        state["job_status"] = job.status()
-        if state["job_status"] in ("FAILED", "CANCELED", "FINISHED", "GONE"):
-            log.error("speed job is %s: stopping", state["job_status"])
-            stop.set()
-        prune_checkpoints(checkpoint_root(settings), job.job_id)
-        write_stats(settings, path, job, sink, started, state["job_status"])
-
-    sink = SpeedSink(settings)
-    sink.sources = sources
-    sink.watermark_history = history
-    sink.late_seen = {(int(part), int(offset)) for part, offset in previous.get("late_events", [])}
-    sink.late_unremembered = previous.get("late_unremembered", 0)
-    try:
-        sink.run(stop, on_tick=on_tick, tick_interval_s=status_interval_s)
-    finally:
-        job.cancel()
-        write_stats(settings, path, job, sink, started, "STOPPED")
-    return sink.stats.as_dict()
+    job = FlinkJob(settings)
+    with HBaseSessions(settings) as store:
+        store.ensure_table()
+        progress.refresh(store)
+        job.start(history)
+        started = time.time()
+        last_sweep = time.monotonic()
+        try:
+            while True:
+                status = job.status()
+                if status in ("FAILED", "CANCELED", "FINISHED", "GONE"):
+                    log.error("speed job is %s: stopping", status)
+                    stop.set()
+                prune_checkpoints(checkpoint_root(settings), job.job_id)
+                progress.refresh(store)
+                if time.monotonic() - last_sweep >= sweep_interval_s:
+                    progress.sweep(store, rule)
+                    last_sweep = time.monotonic()
+                write_stats(settings, path, job, progress, started, status)
+                if stop.wait(status_interval_s):
+                    break
+        finally:
+            job.cancel()
+            with contextlib.suppress(Exception):  # the final numbers are informative; HBase may be the failure
+                progress.refresh(store)
+            write_stats(settings, path, job, progress, started, "STOPPED")
+    return progress.as_stats()
 
 
 def watermark_floors(settings: Settings, history: dict[int, list[tuple[int, int]]]) -> dict[int, int]:
@@ -207,7 +325,7 @@ def source_lag(settings: Settings, offsets: dict[int, int]) -> int | None:
 
     if not offsets:
         return None
-    consumer = kafka.consumer(settings, sink_group_id(settings))
+    consumer = kafka.consumer(settings, f"websessions-speed-lag-{settings.kafka_topic_events}")  # never joins
     try:
         lag = 0
         metadata = consumer.list_topics(settings.kafka_topic_events, timeout=5).topics[settings.kafka_topic_events]
@@ -223,8 +341,10 @@ def source_lag(settings: Settings, offsets: dict[int, int]) -> int | None:
         consumer.close()
 
 
-def write_stats(settings: Settings, path: Path, job: FlinkJob, sink: SpeedSink, started: float, status: str) -> None:
-    stats = sink.stats.as_dict()
+def write_stats(
+    settings: Settings, path: Path, job: FlinkJob, progress: SpeedProgress, started: float, status: str
+) -> None:
+    stats = progress.as_stats()
     stats.update(
         pid=os.getpid(),
         job_id=job.job_id,
@@ -232,14 +352,8 @@ def write_stats(settings: Settings, path: Path, job: FlinkJob, sink: SpeedSink, 
         restored_from=str(job.restored_from) if job.restored_from else None,
         started_at=started,
         updated_at=time.time(),
-        open_sessions=len(sink.open_rows),
-        source_lag=source_lag(settings, sink.stats.source_offsets),
-        kinds=dict(sink.kinds),
-        sources=sink.sources,
-        watermarks=sink.watermark_history,
+        source_lag=source_lag(settings, stats["source_offsets"]),
         watermark_floors=job.floors,
-        late_events=sorted(sink.late_seen),
-        late_unremembered=sink.late_unremembered,
     )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(stats, indent=1))

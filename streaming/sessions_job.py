@@ -1,12 +1,13 @@
-"""The speed layer's PyFlink job: web events from Kafka -> sessions (live and closed) and live metrics,
-written as one changelog to the Kafka topic ``settings.kafka_topic_session_updates``.
+"""The speed layer's PyFlink job: web events from Kafka -> sessions (live and closed) and live metrics, as one
+changelog of update rows (:data:`UPDATE_COLUMNS`), written to HBase by the JVM sink of ``streaming/java-hbase``
+(:func:`hbase_sink`, :func:`execute_to_hbase`; ``websessions speed start``, see :mod:`streaming.runner`) or, on
+the cluster, to the Kafka topic ``settings.kafka_topic_session_updates`` for the Python writer
+(:func:`build`, :mod:`streaming.hbase_sink`).
 
-Every per-event step runs in the JVM: Flink SQL for decoding, classification and metrics, and a Java
-keyed operator for the sessions (``streaming/java``, compiled on first use by
-:mod:`websessions.stack.javac`); Python only declares the pipeline. The HBase writer
-(:mod:`streaming.hbase_sink`) consumes the far fewer updates. Submit it to a cluster with
-``flink run -py streaming/sessions_job.py [--bootstrap kafka:9092 ...]``; locally ``websessions speed
-start`` runs it (see :mod:`streaming.runner`).
+Every per-event step runs in the JVM: Flink SQL for decoding, classification and metrics, a Java keyed
+operator for the sessions (``streaming/java``) and the HBase sink, compiled on first use by
+:mod:`websessions.stack.javac`; Python only declares the pipeline. Submit it to a cluster with
+``flink run -py streaming/sessions_job.py [--bootstrap kafka:9092 ...]``.
 
 The session rule is :mod:`websessions.sessions`'s: key ``(ip, host)``, a gap greater than the timeout
 starts a new session (a gap of exactly the timeout continues one), an event that touches two sessions
@@ -227,11 +228,12 @@ def hbase_sink_jar(settings: Settings, hbase_client: Sequence[Path]) -> Path:
 def hbase_sink(settings: Settings, flush_interval_ms: int = HBASE_FLUSH_INTERVAL_MS) -> JavaObject:
     """The JVM sink ``websessions.speed.hbase.HBaseSessionSink`` writing into ``settings``' tables (its
     jar and the HBase client's must be on the job's classpath: :func:`hbase_sink_jar`)."""
-    from websessions.stores.hbase_sessions import late_table_name
+    from websessions.stores.hbase_sessions import late_table_name, progress_table_name
 
     return get_java_class("websessions.speed.hbase.HBaseSessionSink")(
         settings.hbase_host, settings.hbase_zookeeper_port, settings.hbase_table_sessions,
-        settings.hbase_table_live_metrics, late_table_name(settings), flush_interval_ms,
+        settings.hbase_table_live_metrics, late_table_name(settings), progress_table_name(settings),
+        flush_interval_ms,
     )  # fmt: skip
 
 
@@ -469,15 +471,22 @@ def configure(t_env: TableEnvironment, settings: Settings, jars: list[Path], che
 def build(
     t_env: TableEnvironment, settings: Settings, group_id: str, watermark_floors: Mapping[int, int] | None = None
 ) -> StatementSet:
-    """Declare source and sink and connect them with :func:`speed_updates`."""
-    rule = SessionRule.from_settings(settings)
-    raw = kafka_source(t_env, settings, rule, group_id)
+    """Declare source and sink (the update topic, for :mod:`streaming.hbase_sink`) and connect them with
+    :func:`speed_updates`."""
     sink = updates_sink(t_env, settings)
     statements = t_env.create_statement_set()
-    caps = StateCaps.from_settings(settings)
-    updates = speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors, caps=caps)
-    statements.add_insert(sink, updates)
+    statements.add_insert(sink, kafka_updates(t_env, settings, group_id, watermark_floors))
     return statements
+
+
+def kafka_updates(
+    t_env: TableEnvironment, settings: Settings, group_id: str, watermark_floors: Mapping[int, int] | None = None
+) -> Table:
+    """The whole job's update rows from ``settings.kafka_topic_events`` (:func:`speed_updates`)."""
+    rule = SessionRule.from_settings(settings)
+    raw = kafka_source(t_env, settings, rule, group_id)
+    caps = StateCaps.from_settings(settings)
+    return speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors, caps=caps)
 
 
 def source_group_id(settings: Settings) -> str:

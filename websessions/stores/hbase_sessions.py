@@ -22,6 +22,12 @@ Table ``<hbase_table_sessions>_late`` — grain: one row per event the speed lay
 ``<dt>|<host>|<ip>|<event time ms, 13 digits>|<partition>|<offset>`` (a replayed late event rewrites its
 row), family ``l``; same TTL. The reconciliation reads it to attribute differences (``late_in_speed``).
 
+Table ``<hbase_table_sessions>_progress`` — the speed job's progress, written by its HBase sink after the
+updates it covers: row ``source|<partition>`` (the job's counters of one Kafka partition: ``records``,
+``invalid``, ``offset_min``, ``offset_max``, ``t_end`` = latest valid event time) and row ``sink|<subtask>``
+(what that sink writer wrote since it started: ``updates``, ``sessions_closed``, ``open_puts``, ``open_deletes``,
+``metric_puts``, ``late_puts``, ``flushes``, ``flushed_at_ms``); family ``p``, no TTL. ``speed status`` reads it.
+
 Connections. The Thrift server closes a connection that sent nothing for
 ``hbase.thrift.server.socket.read.timeout`` (``settings.hbase_thrift_idle_timeout_ms``); the next call
 on it reads EOF (``TTransportException``) or hits a broken pipe. :meth:`HBaseSessions.retrying` runs an
@@ -73,6 +79,11 @@ def closed_connection_errors() -> tuple[type[BaseException], ...]:
 def late_table_name(settings: Settings) -> str:
     """The table of the events the speed layer counted late (read by the reconciliation)."""
     return f"{settings.hbase_table_sessions}_late"
+
+
+def progress_table_name(settings: Settings) -> str:
+    """The table of the speed job's progress (its partition counters and its sink's counters)."""
+    return f"{settings.hbase_table_sessions}_progress"
 
 
 def row_key(host: str, ip: str, start_ms: int) -> bytes:
@@ -201,6 +212,7 @@ class HBaseSessions:
         self.sessions_name = settings.hbase_table_sessions
         self.metrics_name = settings.hbase_table_live_metrics
         self.late_name = late_table_name(settings)
+        self.progress_name = progress_table_name(settings)
         self._connection_cm = None
         self.connection = None
         self.reconnects = 0
@@ -262,6 +274,7 @@ class HBaseSessions:
             self.sessions_name.encode(): {"s": family, "o": family},
             self.metrics_name.encode(): {"m": family},
             self.late_name.encode(): {"l": family},
+            self.progress_name.encode(): {"p": {"max_versions": 1}},
         }
         for name, families in wanted.items():
             if name not in existing:
@@ -275,7 +288,7 @@ class HBaseSessions:
     def drop_tables(self) -> None:
         """Delete both tables (tests and ``speed reset``)."""
         existing = set(self.connection.tables())
-        for name in (self.sessions_name, self.metrics_name, self.late_name):
+        for name in (self.sessions_name, self.metrics_name, self.late_name, self.progress_name):
             if name.encode() in existing:
                 self.connection.delete_table(name, disable=True)
 
@@ -360,6 +373,28 @@ class HBaseSessions:
                 _dt, host, ip, t, _part, _offset = key.decode().split(SEP)
                 out.append((host, ip, int(t)))
         return out
+
+    def late_event_offsets(self) -> list[tuple[int, int]]:
+        """(partition, offset) of every event the speed layer recorded late (a scan of the keys)."""
+        out = []
+        for key, _ in self.connection.table(self.late_name).scan(filter=b"KeyOnlyFilter()", batch_size=1000):
+            part, offset = key.decode().rsplit(SEP, 2)[1:]
+            if part.lstrip("-").isdigit() and offset.isdigit():
+                out.append((int(part), int(offset)))
+        return out
+
+    def speed_progress(self) -> tuple[dict[int, dict[str, int | str]], dict[int, dict[str, int]]]:
+        """The speed job's progress rows: partition -> its counters, and sink subtask -> its counters."""
+        sources: dict[int, dict[str, int | str]] = {}
+        sinks: dict[int, dict[str, int]] = {}
+        for key, columns in self.connection.table(self.progress_name).scan(batch_size=1000):
+            what, _, index = key.decode().partition(SEP)
+            values = {c.decode().split(":", 1)[1]: v.decode() for c, v in columns.items()}
+            if what == "source":
+                sources[int(index)] = {k: v if k == "t_end" else int(v) for k, v in values.items()}
+            elif what == "sink":
+                sinks[int(index)] = {k: int(v) for k, v in values.items()}
+        return sources, sinks
 
     def open_rows(self) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
         """Every row that has a live view (family ``o``): the writer rebuilds its state from these."""

@@ -30,6 +30,7 @@ public final class HBaseSessionSink implements Sink<Row> {
     final String sessionsTable;
     final String metricsTable;
     final String lateTable;
+    final String progressTable;
     final long flushIntervalMs;
     final long writeBufferBytes = 4L << 20;
     final int maxPendingRows = 20_000;
@@ -37,7 +38,7 @@ public final class HBaseSessionSink implements Sink<Row> {
     final long operationTimeoutMs = 60_000L;
 
     public HBaseSessionSink(String zookeeperQuorum, int zookeeperPort, String sessionsTable, String metricsTable,
-            String lateTable, long flushIntervalMs) {
+            String lateTable, String progressTable, long flushIntervalMs) {
         if (flushIntervalMs <= 0) {
             throw new IllegalArgumentException("the flush interval must be positive");
         }
@@ -46,12 +47,14 @@ public final class HBaseSessionSink implements Sink<Row> {
         this.sessionsTable = sessionsTable;
         this.metricsTable = metricsTable;
         this.lateTable = lateTable;
+        this.progressTable = progressTable;
         this.flushIntervalMs = flushIntervalMs;
     }
 
     @Override
     public SinkWriter<Row> createWriter(WriterInitContext context) throws IOException {
-        return new HBaseSessionWriter(this, context.getProcessingTimeService(), context.metricGroup());
+        return new HBaseSessionWriter(this, context.getProcessingTimeService(), context.metricGroup(),
+                context.getTaskInfo().getIndexOfThisSubtask());
     }
 
     /**

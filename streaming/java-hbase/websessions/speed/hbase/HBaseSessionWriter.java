@@ -47,6 +47,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     static final byte[] OPEN = b("o");
     static final byte[] METRICS = b("m");
     static final byte[] LATE = b("l");
+    static final byte[] PROGRESS = b("p");
     static final byte[] RECORD = b("record");
 
     private final HBaseSessionSink config;
@@ -55,6 +56,8 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     private final BufferedMutator sessions;
     private final BufferedMutator metrics;
     private final BufferedMutator late;
+    private final BufferedMutator progress;
+    private final int subtask;
     private volatile IOException asyncFailure;
     private ScheduledFuture<?> timer;
 
@@ -62,6 +65,13 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     private final Map<String, Pending> pendingSessions = new LinkedHashMap<>();
     private final Map<String, Put> pendingMetrics = new LinkedHashMap<>();
     private final List<Mutation> pendingLate = new ArrayList<>();
+    private final Map<String, Put> pendingSources = new LinkedHashMap<>();
+    /** This writer's counters since it started, written to its progress row on every flush. */
+    private long sessionsClosed;
+    private long openPuts;
+    private long openDeletes;
+    private long metricPuts;
+    private long latePuts;
     private final Counter puts;
     private final Counter deletes;
     private final Counter updates;
@@ -69,10 +79,11 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
 
     private record Pending(boolean closed, List<Mutation> mutations) {}
 
-    HBaseSessionWriter(HBaseSessionSink config, ProcessingTimeService timers, SinkWriterMetricGroup metricGroup)
-            throws IOException {
+    HBaseSessionWriter(HBaseSessionSink config, ProcessingTimeService timers, SinkWriterMetricGroup metricGroup,
+            int subtask) throws IOException {
         this.config = config;
         this.timers = timers;
+        this.subtask = subtask;
         Configuration conf = HBaseConfiguration.create();
         conf.set("hbase.zookeeper.quorum", config.zookeeperQuorum);
         conf.set("hbase.zookeeper.property.clientPort", Integer.toString(config.zookeeperPort));
@@ -83,6 +94,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         sessions = connection.getBufferedMutator(params(config.sessionsTable, listener));
         metrics = connection.getBufferedMutator(params(config.metricsTable, listener));
         late = connection.getBufferedMutator(params(config.lateTable, listener));
+        progress = connection.getBufferedMutator(params(config.progressTable, listener));
         puts = metricGroup.counter("hbasePuts");
         deletes = metricGroup.counter("hbaseDeletes");
         updates = metricGroup.counter("updates");
@@ -115,7 +127,8 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
             case "open", "session", "drop" -> session(row, what);
             case "metric" -> metric(row);
             case "late" -> late(row);
-            default -> { } // "source": the job's counters, read from the job (not rows of these tables)
+            case "source" -> source(row);
+            default -> throw new IOException("unknown update kind " + what);
         }
         if (pendingSessions.size() + pendingMetrics.size() + pendingLate.size() >= config.maxPendingRows) {
             flushPending();
@@ -168,17 +181,54 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         pendingLate.add(new Put(key).addColumn(LATE, b("t"), b(Long.toString(timeMs))));
     }
 
+    /** A Kafka partition's counters (running totals of the job): row {@code source|<partition>}. */
+    private void source(Row row) {
+        String part = String.valueOf(row.getField(SessionRows.PART));
+        byte[] key = b("source|" + part);
+        Put put = new Put(key);
+        for (int pos : new int[] {SessionRows.RECORDS, SessionRows.INVALID, SessionRows.OFFSET_MIN,
+            SessionRows.OFFSET_MAX}) {
+            put.addColumn(PROGRESS, b(SessionRows.UPDATE_COLUMNS[pos]), b(Long.toString(SessionRows.number(row, pos))));
+        }
+        String tEnd = SessionRows.text(row, SessionRows.T_END);
+        put.addColumn(PROGRESS, b("t_end"), b(tEnd == null ? "" : tEnd));
+        pendingSources.put(part, put);
+    }
+
+    /** This writer's row {@code sink|<subtask>}: what it wrote since it started, and when it last flushed. */
+    private Put sinkProgress() {
+        Put put = new Put(b("sink|" + subtask));
+        long[] values = {updates.getCount(), sessionsClosed, openPuts, openDeletes, metricPuts, latePuts, flushes,
+            System.currentTimeMillis()};
+        String[] names = {"updates", "sessions_closed", "open_puts", "open_deletes", "metric_puts", "late_puts",
+            "flushes", "flushed_at_ms"};
+        for (int i = 0; i < names.length; i++) {
+            put.addColumn(PROGRESS, b(names[i]), b(Long.toString(values[i])));
+        }
+        return put;
+    }
+
     /** Send everything pending and wait until HBase has it; rethrow any failure of this or an earlier send. */
     void flushPending() throws IOException {
         checkFailure();
-        if (pendingSessions.isEmpty() && pendingMetrics.isEmpty() && pendingLate.isEmpty()) {
+        if (pendingSessions.isEmpty() && pendingMetrics.isEmpty() && pendingLate.isEmpty()
+                && pendingSources.isEmpty()) {
             return;
         }
         List<Mutation> sessionMutations = new ArrayList<>(pendingSessions.size() + 16);
         for (Pending pending : pendingSessions.values()) {
             sessionMutations.addAll(pending.mutations());
+            if (pending.closed()) {
+                sessionsClosed++;
+            } else if (pending.mutations().get(0) instanceof Put) {
+                openPuts++;
+            } else {
+                openDeletes++;
+            }
         }
         List<Mutation> metricMutations = new ArrayList<>(pendingMetrics.values());
+        metricPuts += metricMutations.size();
+        latePuts += pendingLate.size();
         count(sessionMutations);
         count(metricMutations);
         count(pendingLate);
@@ -188,10 +238,16 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         sessions.flush();
         metrics.flush();
         late.flush();
+        flushes++;
+        // Progress last: the counters of a partition are written once every update before them is in HBase.
+        List<Mutation> progressMutations = new ArrayList<>(pendingSources.values());
+        progressMutations.add(sinkProgress());
+        progress.mutate(progressMutations);
+        progress.flush();
         pendingSessions.clear();
         pendingMetrics.clear();
         pendingLate.clear();
-        flushes++;
+        pendingSources.clear();
         checkFailure();
     }
 
@@ -225,6 +281,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
             sessions.close();
             metrics.close();
             late.close();
+            progress.close();
         } finally {
             connection.close();
         }

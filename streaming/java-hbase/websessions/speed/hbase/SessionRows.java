@@ -32,7 +32,14 @@ final class SessionRows {
     static final int USER_AGENT = 14;
     static final int GEO = 15;
     static final int PART = 16;
+    static final int RECORDS = 17;
+    static final int INVALID = 18;
     static final int OFFSET_MIN = 19;
+    static final int OFFSET_MAX = 20;
+    static final String[] UPDATE_COLUMNS = {
+        "ukey", "kind", "host", "ip", "t_start", "t_end", "bucket", "events", "pages", "errors", "users", "first_url",
+        "last_url", "referrer", "user_agent", "geo", "part", "records", "invalid", "offset_min", "offset_max"
+    };
 
     static final long LONG_MAX = Long.MAX_VALUE;
     private static final char[] HEX = "0123456789abcdef".toCharArray();
