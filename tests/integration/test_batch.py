@@ -524,7 +524,9 @@ def test_analytics_in_postgres_through_the_store_reads(known_day, reference) -> 
         c[0] += r.sessions
         c[1] += r.events
     got = postgres_analytics.agent_shares(settings, D, D)
-    assert sorted(_fields(r) for r in got) == sorted((*k, n, e) for k, (n, e) in shares.items())
+    assert sorted((r.host, *_fields(r.agent), r.sessions, r.events) for r in got) == sorted(
+        (*k, n, e) for k, (n, e) in shares.items()
+    )
     assert sorted(_fields(r) for r in postgres_analytics.event_type_counts(settings, D, D)) == sorted(
         _fields(r) for r in reference["event_types_daily"]
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from websessions.analytics import SESSION_RANKINGS, page_of_url
+from websessions.analytics import SESSION_RANKINGS, AgentClass, page_of_url
 from websessions.sessions import Session, as_epoch_ms
 from websessions.settings import Settings
 
@@ -123,10 +123,7 @@ class AgentShare:
     """Sessions of one host over a range of days by one class of agent."""
 
     host: str
-    browser_family: str
-    os_family: str
-    device_class: str
-    is_bot: bool
+    agent: AgentClass
     sessions: int
     events: int
 
@@ -142,7 +139,7 @@ def agent_shares(settings: Settings, dt_from: str, dt_to: str, host: str | None 
         ORDER BY host COLLATE "C", 6 DESC, browser_family COLLATE "C", os_family COLLATE "C", device_class""",
         {"from": _day(dt_from), "to": _day(dt_to), "host": host},
     )
-    return [AgentShare(h, b, o, d, bot, int(n), int(e)) for h, b, o, d, bot, n, e in rows]
+    return [AgentShare(h, AgentClass(b, o, d, bot), int(n), int(e)) for h, b, o, d, bot, n, e in rows]
 
 
 @dataclass(frozen=True)
