@@ -207,3 +207,22 @@ def test_generate_injects_an_incident_from_the_command_line(tmp_path) -> None:
     (before, total), (after, remaining) = in_window(plain), in_window(silenced)
     assert before > 20 and after == 0 and remaining == total - before
     assert main([*day, "--incident", "drop", "--out", str(silenced)]) == 2  # no --host, no --at
+
+
+def test_the_runner_reads_a_minute_only_once_its_frontier_has_settled(tmp_path) -> None:
+    from websessions.alerting import AlertRunner
+
+    now = [100.0]
+    settings = load_settings(env={"WEBSESSIONS_STACK_DIR": str(tmp_path)}, create_secrets=False)
+    runner = AlertRunner(settings, clock=lambda: now[0])
+    assert settings.alerts_settle_s == 3.0
+    assert runner._closed_through(10) is None  # seen at 100.0
+    now[0] = 102.0
+    assert runner._closed_through(12) is None  # 12 seen at 102.0
+    now[0] = 103.5
+    assert runner._closed_through(12) == 10
+    now[0] = 104.9
+    assert runner._closed_through(None) == 10
+    now[0] = 105.0
+    assert runner._closed_through(11) == 12  # an older frontier changes nothing
+    assert runner.hosts == list(DEFAULT_HOSTS)
