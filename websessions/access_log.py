@@ -44,9 +44,8 @@ from websessions.events import (
 )
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # "unrolled": no alternation per character
-_FIELDS = (
-    r"(\S+) (\S+) (\S+) \[([^\]]*)\] " + _QUOTED + r" (\d{3}|-) (\d+|-)(?: " + _QUOTED + " " + _QUOTED + r"(?: .*)?)?\Z"
-)
+_COMMON = r"(\S+) (\S+) (\S+) \[([^\]]*)\] " + _QUOTED + r" ([0-9]{3}|-) ([0-9]+|-)"  # %h %l %u [%t] "%r" %>s %b
+_FIELDS = _COMMON + rf"(?: {_QUOTED} {_QUOTED}(?: .*)?)?\Z"  # + "%{Referer}i" "%{User-agent}i" [more fields]
 LINE_RE = re.compile(_FIELDS)
 VHOST_LINE_RE = re.compile(r"(\S+) " + _FIELDS)
 _ESCAPE_RE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)")
