@@ -93,14 +93,18 @@ def _ingest_access_log(args: argparse.Namespace, settings) -> int:
 
     from rich.progress import Progress
 
-    from websessions.log_tail import LogFollower, ingest_log_file
+    from websessions.log_tail import AlreadyFollowed, LogFollower, ingest_log_file
 
     if args.follow:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         follower = LogFollower(settings, args.file, args.host)
-        result = follower.run(stop)
+        try:
+            result = follower.run(stop)
+        except AlreadyFollowed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"followed {args.file} through {follower.rotations} rotations (position: {follower.state_file})")
     else:
         with Progress(transient=True) as progress:

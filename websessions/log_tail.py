@@ -26,6 +26,7 @@ copy and its truncation are lost to every reader.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import gzip
 import hashlib
@@ -35,6 +36,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,6 +168,10 @@ def state_path(settings: Settings, path: str | Path) -> Path:
     return base / f"{Path(path).name}.{key}.json"
 
 
+class AlreadyFollowed(RuntimeError):
+    """Another follower holds the path's position (two would publish every line twice)."""
+
+
 class LogFollower:
     """``ingest --format combined --follow``: tails ``path`` across rotations until ``stop`` is set.
 
@@ -276,20 +282,33 @@ class LogFollower:
         return fd, position
 
     def run(self, stop: threading.Event) -> IngestResult:
-        """Follow until ``stop`` is set; returns the counts (``IngestError`` when Kafka fails)."""
-        self.publisher.check_reachable(min(self.timeout_s, 5.0))
-        while not self.path.exists():
-            if stop.wait(self.settings.access_log_poll_s):
-                return self.publisher.result
-        fd, position = self._resume()
-        try:
-            while not stop.is_set():
-                fd, position, progressed = self._step(fd, position)
-                if not progressed:
-                    stop.wait(self.settings.access_log_poll_s)
-        finally:
-            os.close(fd)
-        return self.publisher.close(self.timeout_s + 5)
+        """Follow until ``stop`` is set; returns the counts (``IngestError`` when Kafka fails,
+        :class:`AlreadyFollowed` when another follower holds the path's position)."""
+        with self._exclusive():
+            self.publisher.check_reachable(min(self.timeout_s, 5.0))
+            while not self.path.exists():
+                if stop.wait(self.settings.access_log_poll_s):
+                    return self.publisher.result
+            fd, position = self._resume()
+            try:
+                while not stop.is_set():
+                    fd, position, progressed = self._step(fd, position)
+                    if not progressed:
+                        stop.wait(self.settings.access_log_poll_s)
+            finally:
+                os.close(fd)
+            return self.publisher.close(self.timeout_s + 5)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One follower per path: an exclusive lock beside the state file, released when the process ends."""
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_file.with_suffix(".lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AlreadyFollowed(f"{self.path} is already followed by another process ({lock.name})") from None
+            yield
 
     def _same_file(self, fd: int, position: Position) -> bool:
         """False once the open file was truncated (its first line is no longer the one it had)."""

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException
 
 from tests.integration.datasets import kafka_topics, private_settings, wait_for
 from websessions.audit import scan_topic
-from websessions.log_tail import LogFollower
+from websessions.log_tail import AlreadyFollowed, LogFollower
 from websessions.settings import Settings
 from websessions.simulator import generate_day
 from websessions.simulator.access_log import combined_lines
@@ -130,6 +130,8 @@ def test_follow_across_rotations_and_a_restart_loses_and_duplicates_nothing(priv
     private = dataclasses.replace(private, access_log_poll_s=1.0)  # long sleeps: rotations between two polls
     following = Following(private, path)
     _all_published(private, server)
+    with pytest.raises(AlreadyFollowed):  # a second follower of the path would publish every line again
+        LogFollower(private, path, "www.dataexpert.io").run(threading.Event())
 
     # rename + create: the server keeps writing the renamed file until it reopens
     path.rename(path.with_name("access.log.1"))
