@@ -240,7 +240,7 @@ class LogFollower:
         """Rotated generations beside the path (``access.log.1``, ``access.log-2026...``, ``.gz``), oldest first."""
         found = []
         for candidate in self.path.parent.glob(glob.escape(self.path.name) + "?*"):
-            if candidate.is_file() and not candidate.name.endswith((".tmp", ".json")):
+            if candidate.is_file() and not candidate.name.endswith((".tmp", ".json", ".lock")):
                 found.append((candidate.stat().st_mtime, candidate))
         return [p for _, p in sorted(found)]
 
