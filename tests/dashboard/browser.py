@@ -46,12 +46,18 @@ def page_text(driver) -> str:
     return driver.find_element("tag name", "body").text
 
 
+class PageError(AssertionError):
+    """The page shows an error element (an exception, st.error)."""
+
+
 def wait_until(what: str, predicate: Callable[[], object], timeout_s: float = 60.0, interval_s: float = 0.5):
     """``predicate()``'s first truthy value; fails naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             value = predicate()
+        except PageError:
+            raise
         except Exception:  # an element still being re-rendered by Streamlit
             value = None
         if value:
@@ -66,6 +72,9 @@ def rendered(driver, marker: str, timeout_s: float = 60.0) -> float:
     start = time.monotonic()
 
     def done() -> bool:
+        failed = errors(driver)
+        if failed:
+            raise PageError(f"the page shows an error: {failed[0][:2000]}")
         running = driver.find_elements("css selector", '[data-testid="stStatusWidget"]')
         return marker in page_text(driver) and not any(e.is_displayed() for e in running)
 

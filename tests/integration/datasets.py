@@ -54,3 +54,38 @@ def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, inter
             raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         time.sleep(interval_s)
     return value
+
+
+@contextmanager
+def whole_pipeline_dataset(base: Settings, prefix: str) -> Iterator[Settings]:
+    """A private dataset for the whole pipeline: its own topics, Postgres database, HBase tables, Hive
+    database and HDFS paths (the settings a nightly run may override); all of it removed afterwards."""
+    import shutil
+    from contextlib import closing
+
+    from batch.hive_sql import run_hiveserver2
+    from streaming.runner import speed_dir
+    from websessions.clients import hdfs
+    from websessions.nightly import RUN_SETTINGS
+    from websessions.stack.services.postgres import Postgres
+    from websessions.stores.hbase_sessions import HBaseSessions
+
+    fields = ("kafka_topic_events", "kafka_topic_dlq", "kafka_topic_session_updates", *RUN_SETTINGS)
+    settings = private_settings(base, prefix, *fields)
+    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
+    topics = (settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates)
+    try:
+        with kafka_topics(settings, *topics):
+            yield settings
+    finally:
+        with HBaseSessions(settings) as store:
+            store.drop_tables()
+        run_hiveserver2(dataclasses.replace(settings, hive_database="default"),
+                        f"DROP DATABASE IF EXISTS {settings.hive_database} CASCADE")  # fmt: skip
+        fs = hdfs.webhdfs(settings)
+        fs.delete(private_root(settings), recursive=True)
+        fs.delete(f"{settings.warehouse_dir}/{settings.hive_database}.db", recursive=True)
+        shutil.rmtree(speed_dir(settings), ignore_errors=True)
+        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')

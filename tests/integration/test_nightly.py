@@ -18,22 +18,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import date, timedelta
 
 import pytest
 
-from batch.hive_sql import run_hiveserver2
-from streaming.runner import speed_dir
-from tests.integration.datasets import kafka_topics, private_root, private_settings, wait_for
+from tests.integration.datasets import wait_for, whole_pipeline_dataset
 from websessions.background import BackgroundJob
-from websessions.clients import hdfs, kafka, postgres
+from websessions.clients import kafka, postgres
 from websessions.clients.airflow import AirflowApi
 from websessions.events import Event, format_time_ms, validate
 from websessions.ingest import publish_lines
@@ -116,25 +112,8 @@ def session_rows(settings: Settings) -> list[tuple]:
 def private(stack) -> Iterator[Settings]:
     """The stack's settings pointed at a dataset of this test's own (cleaned up afterwards)."""
     base = stack("postgres", "kafka", "hdfs", "hbase", "hive", "airflow")
-    fields = ("kafka_topic_events", "kafka_topic_dlq", "kafka_topic_session_updates", *RUN_SETTINGS)
-    settings = private_settings(base, "nightly", *fields)
-    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
-    topics = (settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates)
-    try:
-        with kafka_topics(settings, *topics):
-            yield settings
-    finally:
-        with HBaseSessions(settings) as store:
-            store.drop_tables()
-        run_hiveserver2(dataclasses.replace(settings, hive_database="default"),
-                        f"DROP DATABASE IF EXISTS {settings.hive_database} CASCADE")  # fmt: skip
-        fs = hdfs.webhdfs(settings)
-        fs.delete(private_root(settings), recursive=True)
-        fs.delete(f"{settings.warehouse_dir}/{settings.hive_database}.db", recursive=True)
-        shutil.rmtree(speed_dir(settings), ignore_errors=True)
-        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')
+    with whole_pipeline_dataset(base, "nightly") as settings:
+        yield settings
 
 
 def run_conf(settings: Settings) -> dict:

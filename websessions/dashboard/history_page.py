@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from websessions.dashboard import reads
+from websessions.dashboard import history_analytics, reads
 from websessions.dashboard.tables import download
 from websessions.live_view import monitored_hosts
 from websessions.settings import get_settings
@@ -22,7 +22,7 @@ DAILY_MEASURES = {
 }
 
 
-def _filters() -> tuple[str, str, str | None]:
+def _filters() -> tuple[str, str, str | None, bool]:
     """The date range and host; ``?from=YYYY-MM-DD&to=...&host=...`` in the URL preset them (shareable links)."""
     today = datetime.now(UTC).date()
     params = st.query_params
@@ -36,12 +36,13 @@ def _filters() -> tuple[str, str, str | None]:
     start, end = (picked[0], picked[-1]) if isinstance(picked, tuple | list) and picked else default
     wanted = params.get("host", ALL)
     host = right.selectbox("host", hosts, index=hosts.index(wanted) if wanted in hosts else 0, key="history_host")
-    return start.isoformat(), end.isoformat(), None if host == ALL else host
+    no_bots = st.checkbox("exclude bots from the report (known on batch-served days)", key="history_no_bots")
+    return start.isoformat(), end.isoformat(), None if host == ALL else host, no_bots
 
 
-def _report(dt_from: str, dt_to: str, host: str | None) -> None:
-    rows = reads.domain_report(dt_from, dt_to, host)
-    st.subheader(f"Domain report {dt_from} .. {dt_to}")
+def _report(dt_from: str, dt_to: str, host: str | None, no_bots: bool) -> None:
+    rows = reads.domain_report(dt_from, dt_to, host, no_bots)
+    st.subheader(f"Domain report {dt_from} .. {dt_to}" + (" (bots excluded)" if no_bots else ""))
     frame = pd.DataFrame([r.as_dict() for r in rows])
     if frame.empty:
         st.info("No sessions in this range.")
@@ -50,8 +51,8 @@ def _report(dt_from: str, dt_to: str, host: str | None) -> None:
     download(frame, "domain_report.csv", "the report")
 
 
-def _daily(dt_from: str, dt_to: str, host: str | None) -> None:
-    rows = reads.daily_report(dt_from, dt_to, host)
+def _daily(dt_from: str, dt_to: str, host: str | None, no_bots: bool) -> None:
+    rows = reads.daily_report(dt_from, dt_to, host, no_bots)
     st.subheader("Per day")
     layers = reads.day_layers(dt_from, dt_to)
     if layers:
@@ -72,20 +73,26 @@ def _daily(dt_from: str, dt_to: str, host: str | None) -> None:
 
 def _top_lists(dt_from: str, dt_to: str, host: str | None) -> None:
     st.subheader("Top lists (batch layer, Hive)")
+    results = reads.tops(dt_from, dt_to, host)
     for kind, spec in TOP_LISTS.items():
-        result = reads.top(kind, dt_from, dt_to, host)
+        result = results[kind]
         st.caption(f"{kind}: {spec.description}")
         frame = pd.DataFrame(result.rows, columns=result.columns)
         if frame.empty:
             st.info(f"No {kind} in the batch tables for this range (has the nightly batch run?).")
             continue
-        st.table(frame)
+        with st.container(key=f"top-{kind}"):
+            st.table(frame)
         download(frame, f"top_{kind}.csv", f"top {kind}")
 
 
 def render() -> None:
     st.title("History")
-    dt_from, dt_to, host = _filters()
-    _report(dt_from, dt_to, host)
-    _daily(dt_from, dt_to, host)
+    dt_from, dt_to, host, no_bots = _filters()
+    _report(dt_from, dt_to, host, no_bots)
+    _daily(dt_from, dt_to, host, no_bots)
+    history_analytics.hourly(dt_from, dt_to, host)
     _top_lists(dt_from, dt_to, host)
+    history_analytics.recommendations(dt_from, dt_to, host)
+    history_analytics.agents_and_actions(dt_from, dt_to, host)
+    history_analytics.performance_and_sessions(dt_to, host)

@@ -12,6 +12,8 @@ from websessions.dashboard.tables import css_key, download, sessions_frame
 from websessions.live_view import CURRENT_MINUTES, LiveView, monitored_hosts
 from websessions.settings import get_settings
 
+ALERT_HOURS = 24
+
 
 def _status(view: LiveView) -> None:
     text = view.speed.describe(view.as_of_ms / 1000)
@@ -44,10 +46,27 @@ def _series(view: LiveView) -> None:
         return  # said above: no events in the window, never a blank chart
     frame = pd.DataFrame(rows)
     st.subheader(f"Last {view.window_min} minutes")
+    last = view.as_of_ms // 60_000
+    # Every minute of the window, 0 where a host had no events (a line, not scattered points).
+    minutes = pd.to_datetime([(last - n) * 60_000 for n in range(view.window_min - 1, -1, -1)], unit="ms")
+    hosts = [h.host for h in view.hosts]
     for measure in ("events", "active users", "error rate"):
         st.caption(f"{measure} per minute")
-        st.line_chart(frame.pivot_table(index="minute", columns="host", values=measure, fill_value=0))
+        series = frame.pivot_table(index="minute", columns="host", values=measure, fill_value=0)
+        st.line_chart(series.reindex(index=minutes, columns=hosts, fill_value=0))
     download(frame, "live_minutes.csv", "the last hour per minute")
+
+
+def _alerts(host: str | None) -> None:
+    st.subheader(f"Alerts (last {ALERT_HOURS} hours)")
+    found = reads.alerts(ALERT_HOURS, host)
+    if not found:
+        st.caption("No alert: no spike, drop, silence or error-rate anomaly detected (websessions alerts).")
+        return
+    rows = [{"minute (UTC)": a.alert.at, "host": a.alert.host, "kind": a.alert.kind, "observed": a.alert.observed,
+             "expected": a.alert.expected, "score": round(a.alert.score, 1)} for a in found]  # fmt: skip
+    with st.container(key="alerts"):
+        st.table(pd.DataFrame(rows))
 
 
 @st.fragment(run_every=get_settings().dashboard_refresh_s)
@@ -57,6 +76,7 @@ def live_numbers(host: str | None) -> None:
                f"{get_settings().dashboard_refresh_s}s")  # fmt: skip
     _status(view)
     _tiles(view)
+    _alerts(host)
     _series(view)
     st.subheader("Most recent sessions")
     sessions = reads.latest_sessions(host)

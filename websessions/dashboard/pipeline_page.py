@@ -20,8 +20,8 @@ def _since(epoch_s: float | None) -> str:
 def _services() -> None:
     st.subheader("Services")
     health = reads.services()
-    st.table(pd.DataFrame([{"service": h.name, "healthy": "yes" if h.healthy else "NO", "detail": h.detail}
-                           for h in health]))  # fmt: skip
+    rows = [{"service": h.name, "healthy": "yes" if h.healthy else "NO", "detail": h.detail} for h in health]
+    st.container(key="services").table(pd.DataFrame(rows))
 
 
 def _layers() -> None:

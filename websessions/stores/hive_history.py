@@ -62,16 +62,31 @@ def top_list_sql(settings: Settings, kind: str, host: str | None, limit: int) ->
 
 def top(settings: Settings, kind: str, dt_from: str, dt_to: str, host: str | None = None, limit: int = 10) -> TopRows:
     """The ``limit`` best rows of top list ``kind`` (a key of :data:`TOP_LISTS`) over ``dt_from`` .. ``dt_to``."""
+    return top_all(settings, dt_from, dt_to, host, limit, kinds=(kind,))[kind]
+
+
+def top_all(
+    settings: Settings,
+    dt_from: str,
+    dt_to: str,
+    host: str | None = None,
+    limit: int = 10,
+    kinds: tuple[str, ...] = tuple(TOP_LISTS),
+) -> dict[str, TopRows]:
+    """Top lists ``kinds`` (every one by default) over the range, one after the other in one HiveServer2 session."""
     from websessions.clients import hive
 
-    if kind not in TOP_LISTS:
-        raise ValueError(f"unknown top list {kind!r} (known: {', '.join(TOP_LISTS)})")
-    spec = TOP_LISTS[kind]
+    unknown = [k for k in kinds if k not in TOP_LISTS]
+    if unknown:
+        raise ValueError(f"unknown top list {unknown[0]!r} (known: {', '.join(TOP_LISTS)})")
+    out = {}
     with hive.connect(settings) as conn:
         cursor = conn.cursor()
         try:
-            cursor.execute(top_list_sql(settings, kind, host, limit), {"from": dt_from, "to": dt_to, "host": host})
-            rows = [tuple(r) for r in cursor.fetchall()]
+            for kind in kinds:
+                spec = TOP_LISTS[kind]
+                cursor.execute(top_list_sql(settings, kind, host, limit), {"from": dt_from, "to": dt_to, "host": host})
+                out[kind] = TopRows(["host", *spec.keys, *spec.measures], [tuple(r) for r in cursor.fetchall()])
         finally:
             cursor.close()
-    return TopRows(["host", *spec.keys, *spec.measures], rows)
+    return out
