@@ -65,10 +65,12 @@ def _daily(dt_from: str, dt_to: str, host: str | None, no_bots: bool) -> None:
         st.table(frame[["day", "host", "layer", "sessions", "avg_events_per_session", "avg_duration_s",
                         "bounce_rate", "unique_ips"]].round(3))  # fmt: skip
     download(frame, "daily_report.csv", "the report per day")
-    for measure, title in DAILY_MEASURES.items():
-        st.caption(title + (" — the Tech Creator hosts together and each" if not host else ""))
-        st.bar_chart(frame.pivot_table(index="day", columns="host", values=measure), stack=False)
-        download(frame[["day", "host", "layer", measure]], f"{measure}_per_day.csv", title)
+    measure = st.radio("chart", list(DAILY_MEASURES), format_func=DAILY_MEASURES.get, horizontal=True,
+                       key="daily_measure")  # fmt: skip
+    title = DAILY_MEASURES[measure]
+    st.caption(title + (" — the Tech Creator hosts together and each" if not host else ""))
+    st.bar_chart(frame.pivot_table(index="day", columns="host", values=measure), stack=False)
+    download(frame[["day", "host", "layer", measure]], f"{measure}_per_day.csv", title)
 
 
 def _top_lists(dt_from: str, dt_to: str, host: str | None) -> None:
