@@ -433,12 +433,17 @@ def collect_analytics(spark: SparkSession, settings: Settings, frames: DayFrames
     """Classify the day's distinct user agents (in the driver), compute the analytics tables
     (:mod:`batch.analytics`), collect their rows (small: per host and agent, page, hour) for Postgres and
     put them in ``frames.analytics`` as local frames for Hive. Returns table -> rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
     classified = classified_sessions(frames.sessions, agent_classes(spark, frames.sessions))
+    tables = analytics_tables(frames.events, classified, settings.recommend_top_k)
+    # Small jobs over the cached day: run side by side, their scheduling and shuffles overlap.
+    with ThreadPoolExecutor(max_workers=max(1, settings.batch_hive_writers)) as pool:
+        collected = dict(zip(tables, pool.map(lambda frame: frame.collect(), tables.values()), strict=True))
     rows = {}
-    for table, frame in analytics_tables(frames.events, classified, settings.recommend_top_k).items():
-        collected = frame.collect()
-        frames.analytics[table] = spark.createDataFrame(collected, frame.schema)
-        rows[table] = [row.asDict() for row in collected]
+    for table, frame in tables.items():
+        frames.analytics[table] = spark.createDataFrame(collected[table], frame.schema)
+        rows[table] = [row.asDict() for row in collected[table]]
     return rows
 
 

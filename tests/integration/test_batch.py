@@ -538,7 +538,7 @@ def test_analytics_in_postgres_through_the_store_reads(known_day, reference) -> 
         (p.host, parse_time_ms(p.hour), p.events, p.sessions_started, p.active_users, p.errors) for p in series
     ] == [_fields(r) for r in reference["hourly_trends"]]
     for r in reference["page_covisits_daily"][:5]:
-        recs = postgres_analytics.recommendations(settings, r.host, r.page + "?utm=x")
+        recs = postgres_analytics.recommendations(settings, r.host, r.page + "?utm=x", D)
         assert [(x.rank, x.also_viewed, x.sessions) for x in recs] == [
             (y.rank, y.also_viewed, y.sessions)
             for y in reference["page_covisits_daily"]
