@@ -6,8 +6,10 @@
    `WEBSESSIONS_RAW_WAIT_TIMEOUT_S` (6 h). A day with no events at all is skipped (with everything
    after it) once a later day is complete, or when its scheduled run is a catch-up run started more
    than `days_late_allowed + 1` days after it (a fresh deployment's days before its first data).
-2. **spark_batch** — the Spark job `batch/sessions_job.py --date D` (sessions, daily stats and
-   history into Hive; `sessions` and `domain_daily_stats` into Postgres, replaced atomically). It
+2. **spark_batch** — the Spark job `batch/sessions_job.py --date D` (sessions, daily stats, history
+   and the analytics tables — agents and bots, event types, load times, hourly trends, page
+   co-visits — into Hive; `sessions`, `domain_daily_stats` and the analytics tables into Postgres,
+   replaced atomically). It
    runs as its own process (`python -m batch.sessions_job`), Spark in-process on `local[2]`: the
    documented equivalent of a SparkSubmitOperator for the single-machine stack (the job builds
    its own session from settings, so no spark-submit flags or Airflow connection are needed).
