@@ -1,23 +1,30 @@
-"""Speed-layer benchmark: Kafka -> the PyFlink job -> HBase, and a per-event Python job for comparison.
+"""Speed-layer benchmark: Kafka -> the job -> HBase, the current path and the previous one in the same run.
 
 Runs against the real local stack (``websessions stack up kafka hbase`` first) on private topics, HBase
-tables and checkpoint directory, removed afterwards. Three measurements:
+tables and checkpoint directories, removed afterwards. Each path runs in a process of its own (its own
+PyFlink JVM, so neither inherits the other's JIT warm-up), one after the other:
+
+- ``new``: the runner's job (:class:`streaming.runner.FlinkJob`): Kafka -> JVM operators -> the JVM HBase
+  sink (``streaming/java-hbase``), no update topic, no Python writer, no Thrift.
+- ``old``: the path before issue 18: the same job writing an upsert-Kafka update topic
+  (:func:`streaming.sessions_job.build`) that the Python writer (:class:`streaming.hbase_sink.SpeedSink`)
+  writes to HBase through Thrift.
+
+Per path:
 
 1. **Sustained throughput**: ``--events`` events (a seeded web workload, see :func:`workload`) are
    written to the topic first; then the job starts and the clock runs from its first record read until
-   (a) the job has read them all and (b) the HBase writer has written every update the job produced.
-2. **Latency** at half the end-to-end rate: a separate process produces live events (event time = now)
-   for 30 s of warm-up (the backlog's sessions close then) and ``--latency-seconds`` measured; every
-   50th is the only event of a fresh user, and its latency is the time from its event time until the
-   writer's HBase flush containing its session returned.
-3. **Per-event Python** (the bootcamp approach): a PyFlink DataStream job over ``--python-events`` of the
-   same events with a Python ``map`` (JSON parsing) and a Python ``KeyedProcessFunction`` (sessions in
-   keyed state) per event, into a discarding sink; timed inside the Python workers.
+   the job has read them all and every resulting update is in HBase.
+2. **CPU per event** of each process (the job's JVM, Kafka, HBase, and for the old path the writer,
+   which is this process), from ``/proc`` over the backlog phase; HBase mutations per event; the job
+   JVM's GC time (``jstat``).
+3. **Latency** at half the path's end-to-end rate: live events (event time = now) for 30 s of warm-up
+   and ``--latency-seconds`` measured; every 50th is the only event of a fresh user, and its latency is
+   the HBase write time of its live row (the cell's timestamp) minus its event time.
 
-    .venv/bin/python bench/bench_speed.py --events 2000000 --latency-seconds 60 --python-events 200000
+    .venv/bin/python bench/bench_speed.py --events 300000 --latency-seconds 30
 
-Prints the run's results as markdown; docs/benchmarks.md's speed section combines several runs with
-``bench_hbase_writer.py`` and ``bench_speed_branches.py``, so it is edited by hand.
+Prints the run's results as markdown (docs/benchmarks.md's speed section is edited by hand).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import heapq
 import json
 import multiprocessing
 import os
+import queue
 import random
 import shutil
 import statistics
@@ -40,13 +48,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil  # noqa: E402
 from confluent_kafka import TopicPartition  # noqa: E402
 from confluent_kafka.admin import NewTopic  # noqa: E402
 
+from streaming import sessions_job  # noqa: E402
 from streaming.hbase_sink import SpeedSink, sink_group_id  # noqa: E402
-from streaming.runner import FlinkJob, speed_dir  # noqa: E402
+from streaming.runner import FlinkJob, checkpoint_root, speed_dir  # noqa: E402
 from websessions.clients import kafka  # noqa: E402
-from websessions.events import format_time_ms  # noqa: E402
+from websessions.events import format_time_ms, parse_time_ms  # noqa: E402
 from websessions.settings import Settings, load_settings  # noqa: E402
 from websessions.stores.hbase_sessions import HBaseSessions  # noqa: E402
 
@@ -60,7 +70,7 @@ HOSTS = (
 PAGES = tuple(f"/courses/data-engineering/lesson-{i}" for i in range(40)) + ("/", "/pricing", "/blog", "/login")
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"
 PROBE_HOST = "probe.bench"
-SECTION = "## Speed layer (issue 5)"
+SECTION = "## Speed layer (issue 18)"
 WARMUP_S = 30  # live traffic before the latency probes count (see run_speed_layer_bench)
 
 
@@ -140,21 +150,6 @@ def committed_lag(settings: Settings, topic: str, group: str) -> int:
         consumer.close()
 
 
-class TimedSink(SpeedSink):
-    """The writer, recording for each probe (a fresh user's only event) when its session reached HBase."""
-
-    def __init__(self, settings: Settings):
-        super().__init__(settings)
-        self.latencies_ms: list[float] = []
-        self.probes_after_ms = 0  # probes with an earlier event time (the warm-up) are not recorded
-
-    def flush(self, store: HBaseSessions) -> None:
-        probes = [s.end_ms for s in self._open.values() if s.host == PROBE_HOST and s.events == 1]
-        super().flush(store)
-        now = time.time() * 1000
-        self.latencies_ms.extend(now - t for t in probes if t >= self.probes_after_ms)
-
-
 def live_producer(settings: Settings, topic: str, rate: int, seconds: float, probe_every: int = 50) -> None:
     """Events at ``rate``/s with event time = now, for ``seconds`` (run in its own process)."""
     producer = kafka.producer(settings, **{"linger.ms": 5})
@@ -183,72 +178,230 @@ def live_producer(settings: Settings, topic: str, rate: int, seconds: float, pro
     producer.flush(60)
 
 
-def run_speed_layer_bench(settings: Settings, n: int, latency_s: float) -> dict:
-    job = FlinkJob(settings)
-    sink = TimedSink(settings)
-    stop = threading.Event()
-    ticks: list[tuple[float, int]] = []
+class UpdateTopicJob:
+    """The previous path: the job into the upsert-Kafka update topic, the Python writer from there into HBase."""
 
-    def on_tick(s: SpeedSink) -> None:
-        ticks.append((time.monotonic(), s.stats.records))
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.result = None
+        self.writer = SpeedSink(settings)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.writer.run, args=(self.stop, None, 1.0), daemon=True)
 
-    thread = threading.Thread(target=sink.run, args=(stop, on_tick, 0.25), daemon=True)
-    job_start = time.monotonic()
-    job.start()
-    thread.start()
-    deadline = time.monotonic() + 3600
-    last_report = 0.0
-    while not ticks or ticks[-1][1] < n:
-        assert time.monotonic() < deadline, "the job did not read every event within an hour"
-        assert thread.is_alive(), "the HBase writer stopped"
-        if time.monotonic() - last_report > 10:
-            print(f"read {ticks[-1][1] if ticks else 0:,} of {n:,}; writer: {sink.stats.as_dict()}", file=sys.stderr)
-            last_report = time.monotonic()
-        time.sleep(0.25)
-    first = next(t for t, records in ticks if records > 0)
-    read_all = next(t for t, records in ticks if records >= n)
-    while committed_lag(settings, settings.kafka_topic_session_updates, sink_group_id(settings)) > 0:
-        time.sleep(0.25)
-    written = time.monotonic()
-    result = {
-        "events": n,
-        "job_start_s": first - job_start,
-        "job_s": read_all - first,
-        "end_to_end_s": written - first,
-        "updates": sink.stats.updates,
-        "sessions_closed": sink.stats.sessions_closed,
-        "open_puts": sink.stats.open_puts,
-        "metric_puts": sink.stats.metric_puts,
-    }
-    result["job_rate"] = n / result["job_s"]
-    result["end_to_end_rate"] = n / result["end_to_end_s"]
-    if latency_s > 0:
-        # Live events move the watermark to now: the backlog's sessions all close in the first seconds
-        # (a burst of closings and HBase writes). The first WARMUP_S of live traffic absorb that
-        # burst and are not measured.
-        rate = int(result["end_to_end_rate"] // 2)
-        process = multiprocessing.get_context("spawn").Process(
-            target=live_producer, args=(settings, settings.kafka_topic_events, rate, WARMUP_S + latency_s)
-        )
-        sink.latencies_ms.clear()
-        sink.probes_after_ms = int(time.time() * 1000) + WARMUP_S * 1000
-        process.start()
-        process.join()
-        time.sleep(5)
-        chunks = [sink.latencies_ms[i : i + 100] for i in range(0, len(sink.latencies_ms), 100)]
-        print("latency max per 100 probes (s):", [round(max(c) / 1000, 2) for c in chunks], file=sys.stderr)
-        latencies = sorted(sink.latencies_ms)
-        result.update(latency_rate=rate, latency_probes=len(latencies))
-        if latencies:
-            result.update(
-                latency_p50_ms=statistics.median(latencies),
-                latency_p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-                latency_max_ms=latencies[-1],
+    def start(self) -> None:
+        from websessions.stack.artifacts import classpath
+
+        s = self.settings
+        t_env = sessions_job.stream_table_environment()
+        jars = [*classpath(s, "flink-connectors"), sessions_job.operator_jar(s)]
+        sessions_job.configure(t_env, s, jars, checkpoint_root(s))
+        self.result = sessions_job.build(t_env, s, sessions_job.source_group_id(s)).execute()
+        self.thread.start()
+
+    def records(self, store: HBaseSessions) -> int:
+        self.writer.refresh_source_stats()
+        return self.writer.stats.records
+
+    def written(self, store: HBaseSessions) -> tuple[int, float]:
+        """(updates written, when the last batch was): the writer's counters."""
+        lag = committed_lag(self.settings, self.settings.kafka_topic_session_updates, sink_group_id(self.settings))
+        return self.writer.stats.updates - lag, self.writer.stats.last_flush_at
+
+    def mutations(self, store: HBaseSessions) -> int:
+        st = self.writer.stats
+        return st.sessions_closed * 2 + st.open_puts + st.open_deletes + st.metric_puts + st.late
+
+    def cancel(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        self.result.get_job_client().cancel().result()
+
+
+class DirectJob:
+    """The current path: the runner's job, writing HBase from the JVM; its progress read from HBase."""
+
+    def __init__(self, settings: Settings):
+        self.job = FlinkJob(settings)
+
+    def start(self) -> None:
+        self.job.start()
+
+    def records(self, store: HBaseSessions) -> int:
+        sources, _ = store.retrying(store.speed_progress, "progress")
+        return sum(r["records"] for r in sources.values())
+
+    def written(self, store: HBaseSessions) -> tuple[int, float]:
+        _, sinks = store.retrying(store.speed_progress, "progress")
+        updates = sum(s["updates"] for s in sinks.values())
+        return updates, max((s["flushed_at_ms"] for s in sinks.values()), default=0) / 1000
+
+    def mutations(self, store: HBaseSessions) -> int:
+        _, sinks = store.retrying(store.speed_progress, "progress")
+        names = ("sessions_closed", "sessions_closed", "open_puts", "open_deletes", "metric_puts", "late_puts")
+        return sum(s[n] for s in sinks.values() for n in names)
+
+    def cancel(self) -> None:
+        self.job.cancel()
+
+
+def service_processes(settings: Settings) -> dict[str, list[psutil.Process]]:
+    """The stack's Kafka and HBase processes (each pid file's process and its children)."""
+    out = {}
+    for name, files in (("kafka", ["kafka"]), ("hbase", ["hbase-master", "hbase-thrift"])):
+        procs = []
+        for file in files:
+            pid = int((settings.run_dir / f"{file}.pid").read_text().split()[0])
+            root = psutil.Process(pid)
+            procs += [root, *root.children(recursive=True)]
+        out[name] = procs
+    return out
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def gc_seconds(pid: int) -> float | None:
+    """Total GC time of a JVM (``jstat -gcutil``'s GCT column)."""
+    import subprocess
+
+    out = subprocess.run(["jstat", "-gcutil", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    try:
+        header = out[: len(out) // 2]
+        return float(out[len(header) + header.index("GCT")])
+    except (ValueError, IndexError):
+        return None
+
+
+def probe_latencies_ms(store: HBaseSessions, after_ms: int) -> list[float]:
+    """Each probe's live row: its write time in HBase (the cell timestamp) minus its event time."""
+    out = []
+    rows = store.sessions_table.scan(row_prefix=f"{PROBE_HOST}|".encode(), columns=[b"o:record", b"s:record"],
+                                     include_timestamp=True)  # fmt: skip
+    for _, columns in rows:
+        value, written = columns.get(b"o:record") or columns[b"s:record"]
+        record = json.loads(value)
+        end = parse_time_ms(record["end"])
+        if end >= after_ms and record["events"] == 1:
+            out.append(written - end)
+    return out
+
+
+def run_path(path: str, settings: Settings, n: int, latency_s: float) -> dict:
+    """One path over a backlog of ``n`` events, then the latency phase."""
+    job = DirectJob(settings) if path == "new" else UpdateTopicJob(settings)
+    me = psutil.Process()
+    services = service_processes(settings)
+    with HBaseSessions(settings) as store:
+        store.ensure_table()
+        job_start = time.monotonic()
+        job.start()
+        jvm = [c for c in me.children(recursive=True) if "java" in c.name()]
+        deadline = time.monotonic() + 3600
+        first = None
+        last_report = 0.0
+        while (records := job.records(store)) < n:
+            assert time.monotonic() < deadline, "the job did not read every event within an hour"
+            if first is None and records > 0:
+                first = time.monotonic()
+                cpu0 = {"job": cpu_seconds(jvm), "writer": cpu_seconds([me]),
+                        **{k: cpu_seconds(v) for k, v in services.items()}}  # fmt: skip
+                gc0 = gc_seconds(jvm[0].pid) if jvm else None
+            if time.monotonic() - last_report > 10:
+                print(f"{path}: read {records:,} of {n:,}", file=sys.stderr)
+                last_report = time.monotonic()
+            time.sleep(0.2)
+        read_all = time.monotonic()
+        # Written: the sink's update count stops moving for 3 s (open rows wait for the emit interval).
+        stable_since, last = time.monotonic(), job.written(store)
+        while time.monotonic() - stable_since < 3:
+            time.sleep(0.2)
+            now = job.written(store)
+            if now[0] != last[0]:
+                stable_since, last = time.monotonic(), now
+        written_at = time.monotonic() - (time.time() - last[1]) if last[1] else read_all
+        written_at = max(written_at, read_all)
+        cpu1 = {"job": cpu_seconds(jvm), "writer": cpu_seconds([me]),
+                **{k: cpu_seconds(v) for k, v in services.items()}}  # fmt: skip
+        gc1 = gc_seconds(jvm[0].pid) if jvm else None
+        result = {
+            "path": path,
+            "events": n,
+            "job_start_s": first - job_start,
+            "job_s": read_all - first,
+            "end_to_end_s": written_at - first,
+            "updates": last[0],
+            "hbase_mutations": job.mutations(store),
+        }
+        result["job_rate"] = n / result["job_s"]
+        result["end_to_end_rate"] = n / result["end_to_end_s"]
+        result["mutations_per_event"] = result["hbase_mutations"] / n
+        elapsed = written_at - first
+        for name in cpu0:
+            if path == "new" and name == "writer":
+                continue
+            result[f"cpu_us_per_event_{name}"] = (cpu1[name] - cpu0[name]) / n * 1e6
+        if gc0 is not None and gc1 is not None and elapsed:
+            result["job_gc_share"] = (gc1 - gc0) / (written_at - first)
+        if jvm:
+            result["job_rss_mb"] = jvm[0].memory_info().rss / 2**20
+        if latency_s > 0:
+            rate = int(result["end_to_end_rate"] // 2)
+            after_ms = int(time.time() * 1000) + WARMUP_S * 1000
+            process = multiprocessing.get_context("spawn").Process(
+                target=live_producer, args=(settings, settings.kafka_topic_events, rate, WARMUP_S + latency_s)
             )
-    stop.set()
-    thread.join(60)
-    job.cancel()
+            process.start()
+            process.join()
+            time.sleep(5)
+            with HBaseSessions(settings) as fresh:  # the store's connection idled past the server's timeout
+                latencies = sorted(probe_latencies_ms(fresh, after_ms))
+            result.update(latency_rate=rate, latency_probes=len(latencies))
+            if latencies:
+                result.update(
+                    latency_p50_ms=statistics.median(latencies),
+                    latency_p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                    latency_max_ms=latencies[-1],
+                )
+        job.cancel()
     return result
+
+
+def path_settings(base: Settings, path: str, uid: str, heap: str) -> Settings:
+    return dataclasses.replace(
+        base,
+        kafka_topic_events=f"bench_speed_{path}_events_{uid}",
+        kafka_topic_session_updates=f"bench_speed_{path}_updates_{uid}",
+        hbase_table_sessions=f"bench_speed_{path}_sessions_{uid}",
+        hbase_table_live_metrics=f"bench_speed_{path}_metrics_{uid}",
+        speed_heap=heap,
+    )
+
+
+def bench_path(path: str, settings: Settings, n: int, latency_s: float, end_ms: int, out) -> None:
+    """One path in this (spawned) process: fill its topic, run it, clean up; the result onto ``out``."""
+    os.environ["JVM_ARGS"] = f"-Xmx{settings.speed_heap} -XX:+UseSerialGC"
+    admin = kafka.admin(settings)
+    topics = [settings.kafka_topic_events, settings.kafka_topic_session_updates]
+    for future in admin.create_topics([NewTopic(t, settings.kafka_partitions, 1) for t in topics]).values():
+        future.result()
+    try:
+        fill_s = fill_topic(settings, settings.kafka_topic_events, n, end_ms)
+        print(f"{path}: {n} events written to Kafka in {fill_s:.0f}s", file=sys.stderr)
+        out.put(run_path(path, settings, n, latency_s))
+    finally:
+        for future in admin.delete_topics(topics).values():
+            future.result()
+        with HBaseSessions(settings) as store:
+            store.drop_tables()
+        shutil.rmtree(speed_dir(settings), ignore_errors=True)
 
 
 # -- the per-event Python comparison ------------------------------------------------------------------
@@ -344,81 +497,79 @@ def run_python_bench(settings: Settings, n: int, end_ms: int) -> dict:
             future.result()
 
 
-def markdown(r: dict, args: argparse.Namespace) -> str:
+ROWS = (
+    ("events read by the job (Kafka backlog)", lambda r: f"{r['job_rate']:,.0f} events/s"),
+    ("... and every resulting update in HBase (end to end)", lambda r: f"{r['end_to_end_rate']:,.0f} events/s"),
+    ("job start (submit to first record)", lambda r: f"{r['job_start_s']:.1f} s"),
+    ("updates written", lambda r: f"{r['updates']:,}"),
+    ("HBase mutations per event", lambda r: f"{r['mutations_per_event']:.2f}"),
+    ("CPU µs per event: job JVM", lambda r: f"{r['cpu_us_per_event_job']:.1f}"),
+    ("... Python writer", lambda r: f"{r['cpu_us_per_event_writer']:.1f}" if "cpu_us_per_event_writer" in r else "–"),
+    ("... Kafka", lambda r: f"{r['cpu_us_per_event_kafka']:.1f}"),
+    ("... HBase (+ Thrift)", lambda r: f"{r['cpu_us_per_event_hbase']:.1f}"),
+    ("job JVM: GC share of the run / resident MB",
+     lambda r: f"{r.get('job_gc_share', 0):.0%} / {r.get('job_rss_mb', 0):,.0f}"),
+    ("latency probes at half the rate (events/s)",
+     lambda r: f"{r['latency_probes']:,} ({r['latency_rate']:,})" if "latency_rate" in r else "–"),
+    ("latency p50 / p99 / max",
+     lambda r: " / ".join(f"{r[k] / 1000:.2f}" for k in ("latency_p50_ms", "latency_p99_ms", "latency_max_ms")) + " s"
+     if "latency_p50_ms" in r else "–"),
+)  # fmt: skip
+
+
+def markdown(results: list[dict], args: argparse.Namespace) -> str:
+    paths = " ".join(args.paths)
     lines = [
         SECTION,
         "",
-        "Command (the stack must be up: `websessions stack up kafka hbase`; private topics, tables and",
-        "checkpoints are created and removed by the benchmark):",
-        "",
         "```",
         f".venv/bin/python bench/bench_speed.py --events {args.events} --latency-seconds {args.latency_seconds:g}"
-        f" --python-events {args.python_events}",
+        f" --paths {paths}",
         "```",
         "",
-        f"Machine: {os.cpu_count()} cores, shared with the other services of the stack (Kafka, HBase) and other",
-        f"work; Flink parallelism {r['parallelism']}, job heap {r['heap']}. Measured {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {os.cpu_count()} cores, shared with the other services of the stack and other work; Flink",
+        f"parallelism {results[0]['parallelism']}, job heap {results[0]['heap']}.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC.",
         "",
-        "| measurement | value |",
-        "| --- | ---: |",
-        f"| events (backlog in Kafka, {r['events']:,}) read by the job | {r['job_rate']:,.0f} events/s |",
-        f"| ... and every resulting update written to HBase (end to end) | {r['end_to_end_rate']:,.0f} events/s |",
-        f"| job start (submit to first record) | {r['job_start_s']:.1f} s |",
-        f"| updates written: closed sessions / open-session puts / metric puts | {r['sessions_closed']:,} / "
-        f"{r['open_puts']:,} / {r['metric_puts']:,} |",
+        "| measurement | " + " | ".join(f"{r['path']} path" for r in results) + " |",
+        "| --- |" + " ---: |" * len(results),
     ]
-    if "latency_p50_ms" in r:
-        lines += [
-            f"| event -> HBase latency at {r['latency_rate']:,} events/s after {WARMUP_S} s of warm-up, "
-            f"p50 ({r['latency_probes']:,} probes) |"
-            f" {r['latency_p50_ms'] / 1000:.2f} s |",
-            f"| ... p99 / max | {r['latency_p99_ms'] / 1000:.2f} s / {r['latency_max_ms'] / 1000:.2f} s |",
-        ]
-    if "python_rate" in r:
-        lines += [
-            f"| per-event Python job ({r['python_events']:,} events, no HBase) | {r['python_rate']:,.0f} events/s |",
-            f"| ratio: the job (read rate) / per-event Python | {r['job_rate'] / r['python_rate']:.1f}x |",
-        ]
+    for label, cell in ROWS:
+        lines.append(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--latency-seconds", type=float, default=60)
-    parser.add_argument("--python-events", type=int, default=200_000)
-    parser.add_argument("--heap", default="2g", help="the job JVM's heap")
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--paths", nargs="+", choices=["new", "old"], default=["new", "old"])
+    parser.add_argument("--heap", default="1g", help="the job JVM's heap")
     args = parser.parse_args()
     uid = uuid.uuid4().hex[:6]
     base = load_settings()
-    settings = dataclasses.replace(
-        base,
-        kafka_topic_events=f"bench_speed_events_{uid}",
-        kafka_topic_session_updates=f"bench_speed_updates_{uid}",
-        hbase_table_sessions=f"bench_speed_sessions_{uid}",
-        hbase_table_live_metrics=f"bench_speed_metrics_{uid}",
-        speed_heap=args.heap,
-    )
-    admin = kafka.admin(settings)
-    topics = [settings.kafka_topic_events, settings.kafka_topic_session_updates]
-    for future in admin.create_topics([NewTopic(t, settings.kafka_partitions, 1) for t in topics]).values():
-        future.result()
     end_ms = int(time.time() * 1000) - 60_000
-    try:
-        fill_s = fill_topic(settings, settings.kafka_topic_events, args.events, end_ms)
-        print(f"{args.events} events written to Kafka in {fill_s:.0f}s", file=sys.stderr)
-        result = run_speed_layer_bench(settings, args.events, args.latency_seconds)
-        if args.python_events:
-            result.update(run_python_bench(settings, args.python_events, end_ms))
-    finally:
-        for future in admin.delete_topics(topics).values():
-            future.result()
-        with HBaseSessions(settings) as store:
-            store.drop_tables()
-        shutil.rmtree(speed_dir(settings), ignore_errors=True)
-    result.update(parallelism=settings.flink_parallelism, heap=settings.speed_heap)
-    print(json.dumps(result, indent=1), file=sys.stderr)
-    print(markdown(result, args))
+    results = []
+    context = multiprocessing.get_context("spawn")
+    for path in args.paths:
+        settings = path_settings(base, path, uid, args.heap)
+        out = context.Queue()
+        process = context.Process(
+            target=bench_path, args=(path, settings, args.events, args.latency_seconds, end_ms, out)
+        )
+        process.start()
+        while True:
+            try:
+                result = out.get(timeout=5)
+                break
+            except queue.Empty:
+                if not process.is_alive():
+                    raise RuntimeError(f"the {path} path's benchmark died (exit code {process.exitcode})") from None
+        process.join(120)
+        result.update(parallelism=settings.flink_parallelism, heap=settings.speed_heap)
+        print(json.dumps(result, indent=1), file=sys.stderr)
+        results.append(result)
+    print(markdown(results, args))
     return 0
 
 
