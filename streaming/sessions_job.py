@@ -31,7 +31,8 @@ Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares
   (the live view), its ``session`` record once the watermark passes last event + timeout (final), and
   ``drop`` for an open row that a merge made obsolete, so no stale live row is left behind.
 - :func:`live_metrics`: per host and minute of event time: events, active users (distinct ips), errors,
-  summed from the operator's per-key minutes (each emitted once the watermark has passed the minute).
+  summed from the operator's per-subtask (host, minute) aggregates (each emitted once the watermark has passed
+  the minute).
 - :func:`source_counters`: per Kafka partition: records decoded, invalid, first and last offset, latest
   valid event time.
 
@@ -308,8 +309,9 @@ def sessionize(
     (``websessions.sessions.is_copy``), ``pages`` distinct urls, ``errors`` events with status >= 400.
     ``caps`` bound each session's state (default: the settings' defaults).
 
-    The second table is the key's minutes (``host, bucket, events, users = 1, errors``), each emitted once
-    the watermark has passed it: the input of :func:`live_metrics`. The third is the events that were
+    The second table is the live metrics pre-aggregated per subtask, host and minute (``host, bucket, events,
+    users = distinct ips, errors``), each emitted once the watermark has passed the minute (no per-key timers or
+    rows): the input of :func:`live_metrics`. The third is the events that were
     behind the operator's own watermark when they reached it (``part, offset_min, host, ip, t_start`` as
     :func:`late_events`; ``part`` and ``offset_min`` are NULL without Kafka metadata): not sessionized, to
     be counted late. The job's environment must be a
@@ -327,10 +329,10 @@ def sessionize(
 
 def live_metrics(key_minutes: Table) -> Table:
     """Per host and minute of event time (``bucket`` = minutes since the epoch): events (an event id counts once per
-    key, as in the sessions), active users (distinct ips), errors. The operator's per-(ip, host) minutes
-    (:func:`sessionize`) are summed: a key is one ip on one host, so its rows add up to distinct ips per host. A
-    minute's row is complete once the watermark has passed it; the sum's state lives ``METRIC_STATE_S`` after its
-    last update (processing time), long after every key's row of that minute has arrived."""
+    key, as in the sessions), active users (distinct ips), errors. The operator's per-subtask rows
+    (:func:`sessionize`) are summed: a key (ip, host) lives in one subtask, so the subtasks' distinct ips add up to
+    the host's. A minute's rows are complete once the watermark has passed it; the sum's state lives
+    ``METRIC_STATE_S`` after its last update (processing time), long after every subtask's row has arrived."""
     return _sql(
         key_minutes,
         f"""SELECT /*+ STATE_TTL('m' = '{METRIC_STATE_S} s') */ host, bucket, SUM(events) AS events,

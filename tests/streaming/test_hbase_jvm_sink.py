@@ -139,3 +139,20 @@ def test_the_sink_flushes_its_buffer_before_a_checkpoint_completes(private: Sett
             assert live and all(r["status"] == "open" for r in live)
         finally:
             job.cancel().result()
+
+
+def test_a_failed_hbase_write_fails_the_job(private: Settings, tmp_path: Path) -> None:
+    """Writes HBase refuses (here: a sessions table that does not exist) are rethrown: the job fails, it does
+    not drop the rows and carry on."""
+    rule = SessionRule.from_settings(private)
+    events = shifted_cases()[0]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(e.to_json() + "\n" for e in events), encoding="utf-8")
+    missing = dataclasses.replace(private, hbase_table_sessions=f"{private.hbase_table_sessions}_missing")
+    t_env = job_environment(missing)
+    updates = sessions_job.speed_updates(
+        sessions_job.file_source(t_env, path, rule), rule, emit_interval_ms=0, kafka_metadata=False
+    )
+    job = sessions_job.execute_to_hbase(updates, sessions_job.hbase_sink(missing), "hbase sink failure test")
+    with pytest.raises(Exception, match="TableNotFoundException|writing the speed layer's rows failed"):
+        job.get_job_execution_result().result()

@@ -1,7 +1,6 @@
 package websessions.speed;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 
 /** The keyed state of one (ip, host): its sessions that may still grow, ordered by start. */
 public final class KeySessions {
@@ -12,8 +11,6 @@ public final class KeySessions {
     public ArrayList<String> drops = new ArrayList<>();
     /** The earliest pending closing timer (event time), {@code Long.MIN_VALUE}: none. */
     public long closeTimer = Long.MIN_VALUE;
-    /** Minutes of event time (since the epoch) not yet passed by the watermark: this key's metrics. */
-    public HashMap<Long, MinuteCounts> minutes = new HashMap<>();
     /** A live-view emission timer (processing time) is pending. */
     public boolean emitPending;
 

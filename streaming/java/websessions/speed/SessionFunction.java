@@ -1,8 +1,11 @@
 package websessions.speed;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
-import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
@@ -25,17 +28,19 @@ import org.apache.flink.util.OutputTag;
  *
  * <p>State per key is bounded: each session keeps at most {@code maxIdsPerSession} counted event times
  * and {@code maxUrlsPerSession} urls ({@link SessionAggregate} says what stays exact beyond them), and a
- * key's sessions, minutes and drops are bounded by the lateness.
+ * key's sessions and drops are bounded by the lateness (the subtask's metrics by the minutes the watermark has
+ * not passed yet, times hosts).
  *
  * <p>Output rows ({@link SpeedSessions#OUTPUT_NAMES}), each about one session start:
  * {@code open} (the live record so far), {@code session} (closed, final) and {@code drop} (an open row
  * whose session merged into another or moved its start). Open rows are emitted at most once per key
  * and {@code emitIntervalMs} of processing time (every event when it is 0).
  *
- * <p>Live metrics, on the side output {@link #METRICS}: for each minute of event time in which the key
- * had events, once the watermark has passed the minute, one row (host, minute, events, 1 user,
- * errors), counting the events the sessions count (a copy does not count). The key is (ip, host), so summing a
- * host's rows per minute gives its events, active users (distinct ips) and errors.
+ * <p>Live metrics, on the side output {@link #METRICS}: pre-aggregated per subtask, host and minute of event
+ * time ({@link HostMinute}: the events the sessions count, so a copy does not count; distinct ips; errors), and
+ * emitted by {@link SessionOperator} once the watermark has passed the minute: one row (host, minute, events,
+ * users, errors) per subtask, host and minute, with no per-key timers or rows. A key (ip, host) lives in one
+ * subtask, so summing a host's rows per minute gives its events, active users (distinct ips) and errors.
  *
  * <p>Late events ({@code docs/sessions.md}): an event whose time is before this operator's current watermark
  * ({@code t < watermark}) is not sessionized: it goes to the side output {@link #LATE} (partition, offset,
@@ -62,6 +67,8 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
     private final int maxIds;
     private final int maxUrls;
     private transient ValueState<KeySessions> state;
+    /** This subtask's live metrics by minute and host, until the watermark passes the minute. */
+    private transient TreeMap<Long, HashMap<String, HostMinute>> minutes;
 
     public SessionFunction(long timeoutMs, long emitIntervalMs, int maxIdsPerSession, int maxUrlsPerSession) {
         if (timeoutMs <= 0 || emitIntervalMs < 0) {
@@ -102,16 +109,13 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
             }
         }
         long minute = Math.floorDiv(e.timeMs, MINUTE_MS);
-        MinuteCounts counts = ks.minutes.get(minute);
-        if (counts == null) {
-            counts = new MinuteCounts();
-            ks.minutes.put(minute, counts);
-            ctx.timerService().registerEventTimeTimer((minute + 1) * MINUTE_MS - 1);
+        HashMap<String, HostMinute> hosts = minutes().computeIfAbsent(minute, m -> new HashMap<>());
+        HostMinute metrics = hosts.get(e.host);
+        if (metrics == null) {
+            metrics = new HostMinute(e.host, minute);
+            hosts.put(e.host, metrics);
         }
-        counts.events++;
-        if (e.isError()) {
-            counts.errors++;
-        }
+        metrics.add(e.ip, e.isError());
         SessionAggregate target = null;
         Iterator<SessionAggregate> it = sessions.iterator();
         while (it.hasNext()) {
@@ -166,7 +170,6 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
                 ks.closeTimer = NO_TIMER;
             }
             long watermark = ctx.timerService().currentWatermark();
-            emitMinutes(ks, watermark, ctx);
             close(ks, watermark, out);
             long next = Long.MAX_VALUE;
             for (SessionAggregate s : ks.sessions) {
@@ -177,24 +180,41 @@ public final class SessionFunction extends KeyedProcessFunction<String, RowData,
                 ks.closeTimer = next;
             }
         }
-        if (ks.sessions.isEmpty() && ks.drops.isEmpty() && ks.minutes.isEmpty() && !ks.emitPending) {
+        if (ks.sessions.isEmpty() && ks.drops.isEmpty() && !ks.emitPending) {
             state.clear();
         } else {
             state.update(ks);
         }
     }
 
-    /** The key's minutes the watermark has reached the last millisecond of, as metric rows. */
-    private static void emitMinutes(KeySessions ks, long watermark, OnTimerContext ctx) {
-        Iterator<Map.Entry<Long, MinuteCounts>> it = ks.minutes.entrySet().iterator();
-        while (it.hasNext()) {
-            Map.Entry<Long, MinuteCounts> entry = it.next();
-            if ((entry.getKey() + 1) * MINUTE_MS - 1 <= watermark) {
-                MinuteCounts c = entry.getValue();
-                ctx.output(METRICS, GenericRowData.of(
-                        StringData.fromString(ks.host), entry.getKey(), c.events, 1L, c.errors));
-                it.remove();
+    private TreeMap<Long, HashMap<String, HostMinute>> minutes() {
+        if (minutes == null) {
+            minutes = new TreeMap<>();
+        }
+        return minutes;
+    }
+
+    /** Emit (row, its event time: the minute's last millisecond) and forget the minutes the watermark has passed. */
+    void passMinutes(long watermark, BiConsumer<RowData, Long> out) {
+        TreeMap<Long, HashMap<String, HostMinute>> all = minutes();
+        while (!all.isEmpty() && (all.firstKey() + 1) * MINUTE_MS - 1 <= watermark) {
+            long minute = all.firstKey();
+            for (HostMinute m : all.remove(minute).values()) {
+                out.accept(GenericRowData.of(StringData.fromString(m.host), minute, m.events, (long) m.ips.size(),
+                        m.errors), (minute + 1) * MINUTE_MS - 1);
             }
+        }
+    }
+
+    void forEachMinute(Consumer<HostMinute> consumer) {
+        minutes().values().forEach(hosts -> hosts.values().forEach(consumer));
+    }
+
+    void restoreMinute(HostMinute restored) {
+        HashMap<String, HostMinute> hosts = minutes().computeIfAbsent(restored.minute, m -> new HashMap<>());
+        HostMinute present = hosts.putIfAbsent(restored.host, restored);
+        if (present != null) {
+            present.merge(restored);
         }
     }
 

@@ -30,7 +30,7 @@ import org.apache.flink.table.types.utils.TypeConversions;
 /**
  * The speed layer's JVM operators as {@code Table -> Table} functions, called from the PyFlink job
  * ({@code streaming/sessions_job.py}): {@link #asStream} (one source for every branch),
- * {@link #sessionize} (sessions, per-key minutes and the events behind its watermark) and
+ * {@link #sessionize} (sessions, per-subtask minute metrics and the events behind its watermark) and
  * {@link #partitionCounters}. The per-event work of these runs here, in the JVM; Python only declares
  * the pipeline.
  */
@@ -99,7 +99,7 @@ public final class SpeedSessions {
 
     /**
      * The sessions of {@code events}, keyed by (ip, host), as rows of {@link #OUTPUT_NAMES}; the
-     * per-key minute metrics of {@link SessionFunction#METRICS} as rows of {@link #METRIC_NAMES}, with
+     * per-subtask (host, minute) metrics of {@link SessionFunction#METRICS} as rows of {@link #METRIC_NAMES}, with
      * their event time in {@code rowtime} (the minute's last millisecond) and the stream's watermarks;
      * and the events behind the operator's watermark ({@link SessionFunction#LATE}) as rows of
      * {@link #LATE_NAMES}. Each session keeps at most {@code maxIdsPerSession} event times and
@@ -118,9 +118,8 @@ public final class SpeedSessions {
                 input, input.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
         SingleOutputStreamOperator<RowData> sessions = rows
                 .keyBy(SpeedSessions::key, Types.STRING)
-                .process(new SessionFunction(timeoutMs, emitIntervalMs, maxIdsPerSession, maxUrlsPerSession),
-                        InternalTypeInfo.of(OUTPUT_TYPE))
-                .name("sessions (ip, host)");
+                .transform("sessions (ip, host)", InternalTypeInfo.of(OUTPUT_TYPE), new SessionOperator(
+                        new SessionFunction(timeoutMs, emitIntervalMs, maxIdsPerSession, maxUrlsPerSession)));
         Table metrics = tEnv.fromDataStream(sessions.getSideOutput(SessionFunction.METRICS), Schema.newBuilder()
                 .columnByMetadata("rowtime", "TIMESTAMP_LTZ(3)")
                 .watermark("rowtime", "SOURCE_WATERMARK()")
