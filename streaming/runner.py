@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # What Flink says when a checkpoint holds state of operators the job no longer has.
 INCOMPATIBLE_CHECKPOINT = "Cannot map checkpoint/savepoint state"
+LATE_REFRESH_S = 6.0  # how often the runner counts the late events recorded in HBase
 WATERMARK_HISTORY = 500  # entries kept per partition (one per status tick that saw the partition move)
 
 
@@ -189,7 +190,9 @@ class SpeedProgress:
     open_sessions: int = 0
     swept: int = 0
 
-    def refresh(self, store: HBaseSessions) -> None:
+    def refresh(self, store: HBaseSessions, late: bool = True) -> None:
+        """Read the progress rows (a few); with ``late``, also scan the late-event table's keys (one row per late
+        event ever recorded within the TTL: read less often)."""
         sources, self.sinks = store.retrying(store.speed_progress, "reading the speed job's progress")
         for part, row in sources.items():
             if row.get("t_end") and self.sources.get(part) != row:
@@ -197,7 +200,8 @@ class SpeedProgress:
                 history.append((row["offset_max"], parse_time_ms(row["t_end"])))
                 del history[:-WATERMARK_HISTORY]
         self.sources = sources
-        self.late_events = sorted(store.retrying(store.late_event_offsets, "reading the late events"))
+        if late:
+            self.late_events = sorted(store.retrying(store.late_event_offsets, "reading the late events"))
 
     def sweep(self, store: HBaseSessions, rule: SessionRule) -> int:
         """Drop live views that should have closed long ago (their last event + timeout + one more timeout is
@@ -270,7 +274,7 @@ def run_speed_layer(
         progress.refresh(store)
         job.start(history)
         started = time.time()
-        last_sweep = time.monotonic()
+        last_sweep = last_late = time.monotonic()
         try:
             while True:
                 status = job.status()
@@ -278,7 +282,9 @@ def run_speed_layer(
                     log.error("speed job is %s: stopping", status)
                     stop.set()
                 prune_checkpoints(checkpoint_root(settings), job.job_id)
-                progress.refresh(store)
+                late = time.monotonic() - last_late >= LATE_REFRESH_S
+                progress.refresh(store, late=late)
+                last_late = time.monotonic() if late else last_late
                 if time.monotonic() - last_sweep >= sweep_interval_s:
                     progress.sweep(store, rule)
                     last_sweep = time.monotonic()
