@@ -67,19 +67,29 @@ def wait_until(what: str, predicate: Callable[[], object], timeout_s: float = 60
         time.sleep(interval_s)
 
 
-def rendered(driver, marker: str, timeout_s: float = 60.0) -> float:
-    """Wait until the app finished running the page (``marker`` shown, no spinner); the seconds it took."""
-    start = time.monotonic()
+def rendered(driver, marker: str, timeout_s: float = 60.0, settle_s: float = 0.5, since: float | None = None) -> float:
+    """Wait until the app has finished the page: ``marker`` shown, no "running" indicator, and the page's
+    text unchanged for ``settle_s`` (Streamlit draws a page in several deltas). Returns the seconds from
+    ``since`` (a ``time.monotonic()`` before the navigation; default: this call) to the last change."""
+    start = time.monotonic() if since is None else since
+    last_text, last_change = None, start
 
     def done() -> bool:
+        nonlocal last_text, last_change
         failed = errors(driver)
         if failed:
             raise PageError(f"the page shows an error: {failed[0][:2000]}")
+        text = page_text(driver)
+        now = time.monotonic()
+        if text != last_text:
+            last_text, last_change = text, now
         running = driver.find_elements("css selector", '[data-testid="stStatusWidget"]')
-        return marker in page_text(driver) and not any(e.is_displayed() for e in running)
+        if marker not in text or any(e.is_displayed() for e in running):
+            return False
+        return now - last_change >= settle_s
 
-    wait_until(f"the page to show {marker!r}", done, timeout_s, interval_s=0.1)
-    return time.monotonic() - start
+    wait_until(f"the page to show {marker!r} and settle", done, timeout_s, interval_s=0.05)
+    return last_change - start
 
 
 def errors(driver) -> list[str]:

@@ -91,10 +91,14 @@ def _top_lists(dt_from: str, dt_to: str, host: str | None) -> None:
 def render() -> None:
     st.title("History")
     dt_from, dt_to, host, no_bots = _filters()
-    _report(dt_from, dt_to, host, no_bots)
-    _daily(dt_from, dt_to, host, no_bots)
-    history_analytics.hourly(dt_from, dt_to, host)
-    _top_lists(dt_from, dt_to, host)
-    history_analytics.recommendations(dt_from, dt_to, host)
-    history_analytics.agents_and_actions(dt_from, dt_to, host)
-    history_analytics.performance_and_sessions(dt_to, host)
+    report, tops, analytics = st.tabs(["Report", "Top lists", "Agents, actions, performance"])
+    with report:
+        _report(dt_from, dt_to, host, no_bots)
+        _daily(dt_from, dt_to, host, no_bots)
+        history_analytics.hourly(dt_from, dt_to, host)
+    with tops:
+        _top_lists(dt_from, dt_to, host)
+        history_analytics.recommendations(dt_from, dt_to, host)
+    with analytics:
+        history_analytics.agents_and_actions(dt_from, dt_to, host)
+        history_analytics.performance_and_sessions(dt_to, host)
