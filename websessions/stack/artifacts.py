@@ -55,7 +55,7 @@ JAR_SETS: dict[str, JarSet] = {
     "postgres-jdbc": JarSet("postgres-jdbc", (f"org.postgresql:postgresql:{POSTGRES_JDBC_VERSION}",)),
     # Loaded by the in-process PyFlink job (pipeline.jars); Flink 2.2's Kafka SQL connector, shaded.
     "flink-connectors": JarSet("flink-connectors", (f"org.apache.flink:flink-sql-connector-kafka:{FLINK_KAFKA}",)),
-    # The speed job's HBase sink (streaming/java, websessions.speed.HBaseSessionSink): the shaded client of
+    # The speed job's HBase sink (streaming/java-hbase, websessions.speed.hbase): the shaded client of
     # the server's version (Hadoop, protobuf, netty, Guava relocated under org.apache.hadoop.hbase.shaded),
     # so nothing it brings can clash with Flink's classes. Its unshaded dependencies are logging APIs that
     # Flink already provides (slf4j, commons-logging, javax.activation) and annotations: excluded. It keeps
