@@ -50,10 +50,9 @@ def _series(view: LiveView) -> None:
     # Every minute of the window, 0 where a host had no events (a line, not scattered points).
     minutes = pd.to_datetime([(last - n) * 60_000 for n in range(view.window_min - 1, -1, -1)], unit="ms")
     hosts = [h.host for h in view.hosts]
-    for measure in ("events", "active users", "error rate"):
-        st.caption(f"{measure} per minute")
-        series = frame.pivot_table(index="minute", columns="host", values=measure, fill_value=0)
-        st.line_chart(series.reindex(index=minutes, columns=hosts, fill_value=0))
+    measure = st.radio("per minute", ("events", "active users", "error rate"), horizontal=True, key="live_measure")
+    series = frame.pivot_table(index="minute", columns="host", values=measure, fill_value=0)
+    st.line_chart(series.reindex(index=minutes, columns=hosts, fill_value=0))
     download(frame, "live_minutes.csv", "the last hour per minute")
 
 
