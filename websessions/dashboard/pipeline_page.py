@@ -29,7 +29,9 @@ def _layers() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Raw lander")
-        state = "running" if lander.running() else f"stopped (last report {_since(lander.updated_at)})"
+        # The lander reports when it lands a batch: a quiet topic and a stopped lander look alike here.
+        state = ("landing" if lander.running() else
+                 f"idle or stopped: last report {_since(lander.updated_at)}")  # fmt: skip
         st.markdown(f"**{state}** · last complete day **{lander.last_complete_day or 'none'}**")
         a, b, c = st.columns(3)
         a.metric("lag (events)", "-" if lander.lag is None else lander.lag)
