@@ -179,6 +179,10 @@ class Settings:
     # of an event not kept counts again, and `pages` stops at the cap (docs/sessions.md; batch is the truth).
     speed_max_ids_per_session: int = 10_000
     speed_max_urls_per_session: int = 1_000
+    # The live top lists (pages, referrers per host and minute; docs/sessions.md): on or off (the benchmark
+    # compares), and the distinct items counted exactly per host, minute and list (the rest as "(other)").
+    speed_top_lists: bool = True
+    speed_top_max_items_per_minute: int = 1_000
     # The supervisor of the long-running jobs (lander, speed layer, collector; websessions.stack.supervisor):
     # a job that dies unasked is restarted after a backoff doubling from initial to max; after
     # crash_loop_restarts crashes within crash_loop_window_s it is a crash loop, retried at the max.
