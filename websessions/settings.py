@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 
@@ -68,6 +68,21 @@ class Settings:
     kafka_connections_max_idle_ms: int = 30_000
     # The speed layer's session updates (Flink job -> HBase writer), one changelog row per update.
     kafka_topic_session_updates: str = "web_session_updates"
+    # How every Kafka client (librdkafka and Flink's Java client; websessions.clients.kafka) connects: to
+    # kafka_bootstrap_servers (comma-separated host:port; empty: kafka_host:kafka_port) with
+    # security.protocol PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; the SASL mechanism (SCRAM-SHA-512,
+    # SCRAM-SHA-256 or PLAIN) and credentials; a PEM CA file that signs the brokers' certificates (TLS).
+    kafka_bootstrap_servers: str = ""
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_ca_file: str = ""
+    # The local stack's Kafka: an additional SASL_PLAINTEXT listener (SCRAM-SHA-512, on 127.0.0.1) on its
+    # own port, with the SCRAM user kafka_sasl_username / kafka_sasl_password created when the storage is
+    # formatted. Clients use it with kafka_bootstrap_servers=127.0.0.1:<kafka_sasl_port> and SASL_PLAINTEXT.
+    kafka_sasl_listener: bool = False
+    kafka_sasl_port: int = 9094
 
     # The HTTP beacon collector and the raw lander.
     collector_host: str = "127.0.0.1"
@@ -259,7 +274,8 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """The Kafka clients' bootstrap servers."""
+        return self.kafka_bootstrap_servers or f"{self.kafka_host}:{self.kafka_port}"
 
     @property
     def hdfs_url(self) -> str:
