@@ -1,10 +1,10 @@
 """The in-process Spark session of the batch jobs, configured from settings only.
 
-With ``hive=True`` the session talks to the stack's Hive metastore exactly as the HiveServer2 service
-does: the metastore properties are the ones :class:`websessions.stack.services.hive.Hive` renders into
-its ``hive-site.xml`` (passed here as ``spark.hadoop.*``), and the warehouse, ``fs.defaultFS`` and
-the Postgres JDBC driver come from the same service's ``spark-defaults``. Nothing is duplicated: a
-change to the Hive service's configuration applies to the batch job too.
+With ``hive=True`` the session talks to the Hive metastore exactly as HiveServer2 does: the metastore
+properties are the ones :func:`websessions.platform.hive_config.hive_site` renders into HiveServer2's
+``hive-site.xml`` (passed here as ``spark.hadoop.*``), and the warehouse, ``fs.defaultFS`` and the
+Postgres JDBC driver come from the same module's ``spark_defaults``. Nothing is duplicated: a change
+to HiveServer2's configuration applies to the batch job too, on the local stack and on a cluster.
 
 Every session runs in UTC (``spark.sql.session.timeZone`` and the JVM's ``user.timezone``): dates,
 minutes and ISO-8601 formatting in the transforms are UTC by construction.
@@ -38,7 +38,7 @@ logger.datanucleus.name = DataNucleus
 logger.datanucleus.level = error
 """
 
-# Keys of the Hive service's spark-defaults that the batch job takes over unchanged.
+# Keys of HiveServer2's spark-defaults that the batch job takes over unchanged.
 _SHARED_DEFAULTS = (
     "spark.sql.catalogImplementation",
     "spark.sql.warehouse.dir",
@@ -49,12 +49,12 @@ _SHARED_DEFAULTS = (
 
 
 def hive_conf(settings: Settings) -> dict[str, str]:
-    """The Spark configuration that attaches a session to the stack's metastore and warehouse."""
-    from websessions.stack.services.hive import Hive
+    """The Spark configuration that attaches a session to the metastore and warehouse HiveServer2 uses."""
+    from websessions.platform import hive_config
 
-    service = Hive(settings)
-    conf = {k: v for k, v in service.spark_defaults().items() if k in _SHARED_DEFAULTS}
-    conf.update({f"spark.hadoop.{k}": v for k, v in service.hive_site().items() if not k.startswith("hive.server2.")})
+    conf = {k: v for k, v in hive_config.spark_defaults(settings).items() if k in _SHARED_DEFAULTS}
+    site = hive_config.hive_site(settings)
+    conf.update({f"spark.hadoop.{k}": v for k, v in site.items() if not k.startswith("hive.server2.")})
     # Hive-format tables: INSERT OVERWRITE ... PARTITION (dt='...') replaces exactly that partition.
     conf["spark.hadoop.hive.exec.dynamic.partition.mode"] = "nonstrict"
     return conf

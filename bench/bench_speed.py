@@ -189,7 +189,7 @@ class UpdateTopicJob:
         self.thread = threading.Thread(target=self.writer.run, args=(self.stop, None, 1.0), daemon=True)
 
     def start(self) -> None:
-        from websessions.stack.artifacts import classpath
+        from websessions.platform.artifacts import classpath
 
         s = self.settings
         t_env = sessions_job.stream_table_environment()
@@ -477,7 +477,7 @@ def python_per_event_job(settings: Settings, topic: str, jars: list[Path], timin
 
 
 def run_python_bench(settings: Settings, n: int, end_ms: int) -> dict:
-    from websessions.stack.artifacts import classpath
+    from websessions.platform.artifacts import classpath
 
     topic = f"{settings.kafka_topic_events}_py"
     admin = kafka.admin(settings)

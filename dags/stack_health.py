@@ -1,10 +1,11 @@
-"""Stack health: each local service answers its own protocol-level probe.
+"""Stack health: each service answers its own protocol-level probe.
 
-One mapped task per service runs the same `healthy()` check as `websessions stack status` (a real
-query through the client the product uses, not an open port). Trigger it by hand after
-`websessions stack up`; the `services` param picks which services to check, all by default,
-e.g. `{"services": ["postgres", "airflow"]}` when only those run. A failed service fails its own
-task instance, named after the service, and says which `websessions stack` command shows why.
+One mapped task per service runs the probe of `websessions.pipeline_state.PROBES` (a real query
+through the client the product uses, not an open port), the same probe the dashboard's Pipeline page
+and `websessions stack status` use; it does not depend on how the services were started. Trigger it
+by hand after `websessions stack up`; the `services` param picks which services to check, all by
+default, e.g. `{"services": ["postgres", "airflow"]}` when only those run. A failed service fails its
+own task instance, named after the service, and says which `websessions stack` command shows why.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from websessions.stack.registry import SERVICE_ORDER
+from websessions.pipeline_state import PROBES
 
 
 @task
@@ -24,21 +25,18 @@ def requested_services(params: dict | None = None) -> list[str]:
 
 @task(map_index_template="{{ service }}")
 def check_service(service: str) -> str:
-    """Raise unless ``service`` answers its health probe; returns the service name."""
+    """Raise unless ``service`` answers its health probe; returns what the probe saw."""
     from airflow.sdk import get_current_context
 
     from websessions.settings import get_settings
-    from websessions.stack.registry import build_service
 
     get_current_context()["service"] = service  # names the mapped task instance in the UI
     hint = f"see `websessions stack status` and `websessions stack logs {service}`"
     try:
-        healthy = build_service(get_settings(), service).healthy()
+        detail = PROBES[service](get_settings())
     except Exception as exc:
         raise RuntimeError(f"{service} health probe failed ({exc}); {hint}") from exc
-    if not healthy:
-        raise RuntimeError(f"{service} is not healthy; {hint}")
-    return service
+    return f"{service}: {detail}"
 
 
 with DAG(
@@ -52,11 +50,11 @@ with DAG(
     default_args={"owner": "websessions", "retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
         "services": Param(
-            list(SERVICE_ORDER),
+            list(PROBES),
             type="array",
-            items={"type": "string", "enum": list(SERVICE_ORDER)},
+            items={"type": "string", "enum": list(PROBES)},
             minItems=1,
-            description="The local services to check.",
+            description="The services to check.",
         )
     },
 ):

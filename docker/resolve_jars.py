@@ -1,7 +1,7 @@
 """Resolve pinned jar sets at image build time with the project's own resolver.
 
 The images run the jars the local stack runs: each set is resolved by
-:func:`websessions.stack.artifacts.classpath` (the pinned coordinates of ``JAR_SETS``, Maven, the same
+:func:`websessions.platform.artifacts.classpath` (the pinned coordinates of ``JAR_SETS``, Maven, the same
 pom), so there is no second list of jars to keep in step. Used by ``docker/flink/Dockerfile``
 (``flink-connectors`` into Flink's ``lib/``) and ``docker/websessions/Dockerfile`` (``postgres-jdbc``
 for the Hive metastore and for Spark's executors).
@@ -17,8 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from websessions.platform.artifacts import JAR_SETS, classpath
 from websessions.settings import load_settings
-from websessions.stack.artifacts import JAR_SETS, classpath
 
 
 def manifest_lines(names: list[str], jars: dict[str, list[Path]]) -> list[str]:

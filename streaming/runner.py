@@ -73,26 +73,6 @@ def prune_checkpoints(root: Path, current_job: str) -> None:
             shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def ensure_topics(settings: Settings) -> None:
-    from confluent_kafka.admin import NewTopic
-
-    from websessions.clients import kafka
-
-    admin = kafka.admin(settings)
-    existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [
-        NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)
-        for topic in (settings.kafka_topic_events,)
-        if topic not in existing
-    ]
-    for topic, future in admin.create_topics(wanted, request_timeout=15).items() if wanted else []:
-        try:
-            future.result()
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise RuntimeError(f"kafka: creating topic {topic} failed: {exc}") from exc
-
-
 class FlinkJob:
     """The sessions job submitted to a local Flink in this process (restored from the last checkpoint): Kafka ->
     the JVM operators -> the JVM HBase sink (:func:`streaming.sessions_job.hbase_sink`)."""
@@ -106,7 +86,7 @@ class FlinkJob:
         self.floors: dict[int, int] = {}
 
     def start(self, history: dict[int, list[tuple[int, int]]] | None = None) -> str:
-        from websessions.stack.artifacts import classpath
+        from websessions.platform.artifacts import classpath
 
         s = self.settings
         log_dir = s.logs_dir / "speed-flink"
@@ -260,8 +240,10 @@ def run_speed_layer(
 ) -> dict:
     """Start the job; watch it and write its stats every ``status_interval_s`` until ``stop`` is set or the job
     fails; return the final stats."""
+    from websessions.clients import kafka
+
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # a vanished JVM is reported by the job status
-    ensure_topics(settings)
+    kafka.ensure_topics(settings, settings.kafka_topic_events)
     rule = SessionRule.from_settings(settings)
     previous = read_stats(settings) or {}
     history = {int(part): [tuple(e) for e in entries] for part, entries in previous.get("watermarks", {}).items()}

@@ -6,7 +6,7 @@ the cluster, to the Kafka topic ``settings.kafka_topic_session_updates`` for the
 
 Every per-event step runs in the JVM: Flink SQL for decoding, classification and metrics, a Java keyed
 operator for the sessions (``streaming/java``) and the HBase sink, compiled on first use by
-:mod:`websessions.stack.javac`; Python only declares the pipeline. Submit it to a cluster with
+:mod:`websessions.platform.javac`; Python only declares the pipeline. Submit it to a cluster with
 ``flink run -py streaming/sessions_job.py [--bootstrap kafka:9092 ...]``.
 
 The session rule is :mod:`websessions.sessions`'s: key ``(ip, host)``, a gap greater than the timeout
@@ -214,8 +214,8 @@ def operator_jar(
     settings: Settings, sources: Path = JAVA_SOURCES, name: str = "websessions-speed", classpath: Sequence[Path] = ()
 ) -> Path:
     """The jar of the session operator (``streaming/java``; or of ``sources`` compiled also against
-    ``classpath``), compiled on first use (see :mod:`websessions.stack.javac`)."""
-    from websessions.stack.javac import build_jar, pyflink_classpath
+    ``classpath``), compiled on first use (see :mod:`websessions.platform.javac`)."""
+    from websessions.platform.javac import build_jar, pyflink_classpath
 
     return build_jar(settings, name, sources, [*pyflink_classpath(), *classpath])
 

@@ -27,7 +27,7 @@ def _stack(args: argparse.Namespace) -> int:
     elif args.action == "check":
         return _stack_check(settings)
     elif args.action == "fetch":
-        from websessions.stack.artifacts import fetch_all
+        from websessions.platform.artifacts import fetch_all
 
         fetch_all(settings)
     return 0

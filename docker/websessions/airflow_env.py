@@ -1,7 +1,7 @@
 """Print the Airflow configuration of this container as shell ``export`` lines (the entrypoint evals them).
 
-The configuration comes from the ``WEBSESSIONS_*`` settings through the local stack's own mapping,
-:func:`websessions.stack.services.airflow.airflow_env` (metadata DB on the Postgres service, LocalExecutor,
+The configuration comes from the ``WEBSESSIONS_*`` settings through the mapping the local stack uses too,
+:func:`websessions.platform.airflow_config.airflow_env` (metadata DB on the Postgres service, LocalExecutor,
 the Simple auth manager with the ``airflow_user`` login, the JWT secret, the execution API URL on the
 api-server service). So the cluster and the local stack cannot configure Airflow differently; only the
 setting values differ. The Simple auth manager's passwords file is written here (readable by us only),
@@ -10,14 +10,12 @@ as the local service does before it starts Airflow.
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
+from websessions.platform.airflow_config import airflow_env, write_passwords_file
 from websessions.settings import SECRET_FIELDS, Settings, load_settings
-from websessions.stack.services.airflow import airflow_env
 
 
 def airflow_home(settings: Settings) -> Path:
@@ -26,13 +24,6 @@ def airflow_home(settings: Settings) -> Path:
 
 def passwords_file(settings: Settings) -> Path:
     return settings.conf_dir / "airflow" / "simple_auth_manager_passwords.json"
-
-
-def write_passwords_file(settings: Settings, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump({settings.airflow_user: settings.airflow_password}, file)
 
 
 def export_lines(settings: Settings) -> list[str]:

@@ -7,7 +7,7 @@
 #   Spark driver advertises it to the executors (batch/spark.py uses it as spark.driver.host), so a
 #   driver in any container is reachable from the Spark workers.
 # - For `airflow ...` commands, the Airflow configuration is derived from the WEBSESSIONS_* settings by
-#   the local stack's own mapping (websessions.stack.services.airflow.airflow_env), see airflow_env.py.
+#   the mapping the local stack uses too (websessions.platform.airflow_config.airflow_env), see airflow_env.py.
 set -euo pipefail
 
 if [ -z "${WEBSESSIONS_BIND_HOST:-}" ]; then

@@ -3,7 +3,8 @@
 Each check asks the component itself, with the product's clients and settings where there are some:
 
 - ``airflow-api``: the api-server's ``/api/v2/monitor/health`` answers and the metadata DB is healthy.
-- ``hiveserver2``: ``SELECT 1`` through HiveServer2 (the local stack's Hive check).
+- ``hiveserver2``: ``SELECT 1`` through HiveServer2 (``websessions.pipeline_state``'s Hive probe, the
+  one ``websessions stack status`` and the dashboard use).
 - ``spark-master``: the master's JSON status says ALIVE.
 - ``spark-worker``: the master lists this container's worker as ALIVE (registered, not just started).
 - ``collector``: the collector's ``/health`` (200 while Kafka accepts its events).
@@ -47,9 +48,10 @@ def airflow_api(settings: Settings) -> bool:
 
 
 def hiveserver2(settings: Settings) -> bool:
-    from websessions.stack.services.hive import Hive
+    from websessions.pipeline_state import PROBES
 
-    return Hive(settings).healthy()
+    PROBES["hive"](settings)  # raises unless HiveServer2 answers SELECT 1 with 1
+    return True
 
 
 def spark_master(settings: Settings) -> bool:

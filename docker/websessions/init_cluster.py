@@ -2,11 +2,12 @@
 
 Each step is the code the local stack or the jobs run, so both deployments start from the same state:
 
-1. Kafka topics: events and dead letters (the local Kafka service's topic creation) and the speed
-   layer's session updates (``streaming.runner.ensure_topics``), ``kafka_partitions`` each.
-2. HDFS: the raw-events and warehouse directories (the local HDFS service's step).
+1. Kafka topics: events, dead letters and alerts, ``kafka_partitions`` each
+   (``websessions.platform.bootstrap.create_topics``, as the local stack's Kafka service does).
+2. HDFS: the raw-events and warehouse directories (``bootstrap.create_hdfs_dirs``, the local HDFS
+   service's step).
 3. HBase: the sessions and live-metrics tables (``HBaseSessions.ensure_table``).
-4. Postgres: the serving schema (``websessions.report.ensure_serving_schema``).
+4. Postgres: the serving schema's migrations (``websessions.db_migrations.migrate``).
 5. Hive: every statement of ``hive/ddl`` through HiveServer2 (the batch job runs them again, they are
    ``IF NOT EXISTS``), so history queries work before the first nightly run.
 """
@@ -24,17 +25,15 @@ log = logging.getLogger("init")
 
 
 def kafka_topics(settings: Settings) -> None:
-    from streaming.runner import ensure_topics
-    from websessions.stack.services.kafka import Kafka
+    from websessions.platform import bootstrap
 
-    Kafka(settings).after_start()
-    ensure_topics(settings)
+    bootstrap.create_topics(settings)
 
 
 def hdfs_dirs(settings: Settings) -> None:
-    from websessions.stack.services.hdfs import Hdfs
+    from websessions.platform import bootstrap
 
-    Hdfs(settings).after_start()
+    bootstrap.create_hdfs_dirs(settings)
 
 
 def hbase_tables(settings: Settings) -> None:
@@ -45,9 +44,9 @@ def hbase_tables(settings: Settings) -> None:
 
 
 def postgres_schema(settings: Settings) -> None:
-    from websessions.report import ensure_serving_schema
+    from websessions.db_migrations import migrate
 
-    ensure_serving_schema(settings)
+    migrate(settings)
 
 
 def hive_tables(settings: Settings) -> None:

@@ -19,7 +19,7 @@ import sys
 import threading
 
 from streaming.hbase_sink import SpeedSink
-from streaming.runner import ensure_topics
+from websessions.clients import kafka
 from websessions.settings import Settings, load_settings
 
 log = logging.getLogger("speed-writer")
@@ -35,7 +35,7 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    ensure_topics(settings)
+    kafka.ensure_topics(settings, settings.kafka_topic_events)
     heartbeat = heartbeat_path(settings)
     heartbeat.parent.mkdir(parents=True, exist_ok=True)
     heartbeat.touch()

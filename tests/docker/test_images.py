@@ -29,8 +29,8 @@ from tests.docker.compose_files import (
     services,
     split_image,
 )
+from websessions.platform import artifacts
 from websessions.settings import SECRET_FIELDS, load_settings
-from websessions.stack import artifacts
 from websessions.stack.jvm import module_flags
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from websessions.platform.artifacts import ArtifactError, JarSet, _resolve
 from websessions.settings import Settings, load_settings
 from websessions.stack import manager
-from websessions.stack.artifacts import ArtifactError, JarSet, _resolve
 from websessions.stack.service import StackError
 
 VENV_BIN = Path(sys.executable).parent

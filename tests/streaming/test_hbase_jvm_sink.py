@@ -20,10 +20,10 @@ from tests.integration.datasets import kafka_topics, private_settings, wait_for
 from tests.integration.test_speed import shifted_cases
 from websessions.events import Event
 from websessions.ingest import publish_lines
+from websessions.platform.artifacts import classpath
 from websessions.sessionizer import sessionize
 from websessions.sessions import SessionRule, is_copy
 from websessions.settings import Settings
-from websessions.stack.artifacts import classpath
 from websessions.stores.hbase_sessions import HBaseSessions, MinuteMetrics, metric_key, row_key
 
 pytestmark = pytest.mark.integration

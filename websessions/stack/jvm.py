@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from websessions.platform.artifacts import classpath
 from websessions.settings import Settings
-from websessions.stack.artifacts import classpath
 from websessions.stack.service import StackError
 
 #: java.base packages Hadoop-family services reflect into on JDK 17.

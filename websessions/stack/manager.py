@@ -14,8 +14,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from websessions.platform.artifacts import ArtifactError
 from websessions.settings import Settings
-from websessions.stack.artifacts import ArtifactError
 from websessions.stack.process import ManagedProcess
 from websessions.stack.registry import SERVICE_ORDER, build_service, build_services
 from websessions.stack.service import Service, StackError, port_open, summarize_output, wait_until

@@ -26,6 +26,7 @@ import urllib.request
 from xml.sax.saxutils import escape
 
 from websessions.clients.hdfs import webhdfs
+from websessions.platform import bootstrap
 from websessions.stack.jvm import java_argv
 from websessions.stack.process import ProcessSpec
 from websessions.stack.service import Service, StackError, summarize_output
@@ -171,9 +172,7 @@ class Hdfs(Service):
         return state["NumLiveDataNodes"] >= 1 and state["CapacityRemaining"] > 0 and state["FSState"] == "Operational"
 
     def after_start(self) -> None:
-        client = webhdfs(self.settings)
-        for path in (self.settings.raw_events_dir, self.settings.warehouse_dir):
-            client.makedirs(path)
+        bootstrap.create_hdfs_dirs(self.settings)
 
     def describe(self) -> str:
         s = self.settings

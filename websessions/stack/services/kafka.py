@@ -6,6 +6,7 @@ import base64
 import subprocess
 import uuid
 
+from websessions.platform import bootstrap
 from websessions.stack.jvm import java_argv
 from websessions.stack.process import ProcessSpec
 from websessions.stack.service import Service, StackError, port_open, summarize_output
@@ -94,41 +95,21 @@ class Kafka(Service):
     def processes(self) -> list[ProcessSpec]:
         return [ProcessSpec("kafka", self._java("kafka.Kafka", [str(self.conf_dir / "server.properties")]))]
 
-    def _admin(self):
-        from confluent_kafka.admin import AdminClient
-
-        # log_level 0: a probe of a broker that is still starting is expected to fail; stay quiet.
-        return AdminClient(
-            {"bootstrap.servers": self.settings.kafka_bootstrap, "socket.timeout.ms": 3000, "log_level": 0}
-        )
-
     def healthy(self) -> bool:
+        from websessions.pipeline_state import PROBES
+
         if not port_open(self.settings.kafka_host, self.settings.kafka_port):
-            return False
-        metadata = self._admin().list_topics(timeout=3)
-        return bool(metadata.brokers)
+            return False  # still starting: spare the log a refused connection per probe
+        PROBES["kafka"](self.settings)  # a broker in the cluster metadata; raises otherwise
+        return True
 
     def after_start(self) -> None:
-        from confluent_kafka.admin import NewTopic
-
-        s = self.settings
-        admin = self._admin()
-        existing = set(admin.list_topics(timeout=10).topics)
-        wanted = [
-            NewTopic(topic, num_partitions=s.kafka_partitions, replication_factor=1)
-            for topic in (s.kafka_topic_events, s.kafka_topic_dlq, s.kafka_topic_alerts)
-            if topic not in existing
-        ]
-        if not wanted:
-            return
-        for topic, future in admin.create_topics(wanted, request_timeout=15).items():
-            try:
-                future.result()
-            except Exception as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise StackError(self.name, f"creating topic {topic} failed: {exc}") from exc
+        try:
+            bootstrap.create_topics(self.settings)
+        except ConnectionError as exc:
+            raise StackError(self.name, str(exc)) from exc
 
     def describe(self) -> str:
         s = self.settings
-        topics = ", ".join((s.kafka_topic_events, s.kafka_topic_dlq, s.kafka_topic_alerts))
+        topics = ", ".join(bootstrap.product_topics(s))
         return f"bootstrap {s.kafka_bootstrap}; topics {topics}"

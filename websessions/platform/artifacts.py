@@ -131,7 +131,7 @@ def _pom(jar_set: JarSet) -> str:
     )
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-        f"<groupId>websessions.stack</groupId><artifactId>{escape(jar_set.name)}</artifactId>"
+        f"<groupId>websessions.platform</groupId><artifactId>{escape(jar_set.name)}</artifactId>"
         f"<version>1</version><packaging>pom</packaging><dependencies>{deps}</dependencies></project>"
     )
 
