@@ -12,18 +12,31 @@
 - **Day**: a session belongs to the UTC date on which it starts (``dt``).
 - **Record**: ``start`` is the first event, ``end`` the last event (not ``last + timeout``);
   ``first_url``/``referrer``/``user_agent``/``geo`` come from the first event and ``last_url`` from the
-  last, ties in time broken by ``event_id`` in code point order (Python's and Spark's string order; Java
-  compares UTF-16 units, which differs above the BMP); ``events`` counts the counted copies,
+  last, ties in time broken by ``event_id`` in code point order (Python's and Spark's string order; the
+  Java operator compares code points too, not ``String.compareTo``'s UTF-16 units); ``events`` counts the
+  counted copies,
   ``pages`` distinct urls, ``errors`` events with ``status >= 400``.
 - **Open/closed**: a session is ``open`` while its key may still receive events and ``closed`` once the
   watermark (latest event time seen minus ``allowed_lateness_s``) has passed ``end + timeout``.
 - **Lateness**: an event older than the watermark is *late*: counted, never sessionized (see
   :mod:`websessions.sessionizer`, the reference implementation).
 
-Flink's and Spark's session windows implement the same boundary natively, but their windows end at
-``last event + gap``: adapters convert with :func:`window_end_to_last_event_ms` and build the record
-with :func:`session_from_aggregates`, so no engine re-implements the record logic. ``session_id`` is
-``sha1("<host>|<ip>|<start epoch ms>")``, first 20 hex digits, computable natively in SQL.
+Each engine implements this rule natively and a conformance suite holds them to it
+(``tests/conformance/``: every shared vector of ``tests/vectors/`` through this module's reference,
+:mod:`websessions.sessionizer`, Spark and Flink, every field of every record compared):
+
+- **Batch** (``batch/sessionize.py``): Spark window functions per key, ordered by
+  ``(event_time_ms, event_id)`` after the dedupe (``batch/events.py``, arrival order from the raw files'
+  offsets): ``lag`` finds a gap greater than the timeout, a running maximum gives each event its
+  session's start; ``min_by``/``max_by`` pick the first and last event. No session windows.
+- **Speed** (``streaming/java/websessions/speed/SessionFunction.java``): a keyed Flink operator in the
+  JVM (touch, merge, dedupe, close once the watermark is past ``end + timeout``), emitting the open
+  record as it grows; its HBase sink (``streaming/java-hbase``) writes the record as JSON.
+
+The record leaves every engine as aggregates (first and last event, counts) and becomes a
+:class:`Session` through :func:`session_from_aggregates` or :meth:`Session.from_dict` where Python reads
+it back (Postgres, HBase), which recompute the derived fields (``session_id``, ``dt``). ``session_id`` is
+``sha1("<host>|<ip>|<start epoch ms>")``, first 20 hex digits, computable natively in SQL and Java.
 """
 
 from __future__ import annotations
@@ -75,14 +88,6 @@ class SessionRule:
     def timeout_s(self) -> float:
         return self.timeout_ms / 1000
 
-    def continues(self, gap_ms: int) -> bool:
-        """The boundary rule: an event ``gap_ms`` after the key's previous one stays in its session."""
-        return gap_ms <= self.timeout_ms
-
-    def closes_after(self, end_ms: int) -> int:
-        """A session whose last event is ``end_ms`` is closed once the watermark is past this."""
-        return end_ms + self.timeout_ms
-
     def is_overlong(self, session: Session) -> bool:
         """Longer than ``max_session_days``: the batch layer quarantines such sessions (bots)."""
         return session.end_ms - session.start_ms > self.max_session_days * 86_400_000
@@ -103,11 +108,6 @@ def session_id(host: str, ip: str, start_ms: int) -> str:
     In Spark SQL: ``substring(sha1(concat_ws('|', host, ip, cast(start_ms AS STRING))), 1, 20)``.
     """
     return hashlib.sha1(f"{host}|{ip}|{int(start_ms)}".encode()).hexdigest()[:SESSION_ID_HEX]
-
-
-def window_end_to_last_event_ms(window_end_ms: int, rule: SessionRule) -> int:
-    """An engine session window ends at ``last event + gap`` (exclusive); the record ends at the last event."""
-    return window_end_ms - rule.timeout_ms
 
 
 def as_epoch_ms(value: int | float | datetime | str) -> int:
@@ -213,8 +213,8 @@ def session_from_aggregates(
     geo: dict[str, Any] | None = None,
     status: str = CLOSED,
 ) -> Session:
-    """The record from an engine's aggregates. ``end_ms`` is the LAST EVENT: convert a window end
-    with :func:`window_end_to_last_event_ms` first. Times may be epoch ms or datetimes (UTC)."""
+    """The record from an engine's aggregates. ``end_ms`` is the LAST EVENT (a session window's end,
+    ``last + gap``, is not). Times may be epoch ms or datetimes (UTC)."""
     start, end = as_epoch_ms(start_ms), as_epoch_ms(end_ms)
     if end < start:
         raise ValueError(f"session of {ip} on {host} ends ({end}) before it starts ({start})")

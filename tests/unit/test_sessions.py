@@ -20,7 +20,6 @@ from websessions.sessions import (
     SessionRule,
     session_from_aggregates,
     session_id,
-    window_end_to_last_event_ms,
 )
 from websessions.settings import Settings
 
@@ -93,7 +92,6 @@ def test_only_a_gap_greater_than_the_timeout_starts_a_session(gap_ms: int, sessi
     events = [_ev(T0), _ev(T0 + gap_ms)]
     assert len(sessionize(events, RULE)) == sessions
     assert len(_stream(events, RULE)[0]) == sessions
-    assert RULE.continues(gap_ms) == (sessions == 1)
 
 
 def test_session_record_fields() -> None:
@@ -135,16 +133,10 @@ def test_rule_from_settings() -> None:
         SessionRule(timeout_ms=0)
 
 
-def test_window_end_converts_to_the_last_event() -> None:
-    last = T0 + 42_123
-    assert window_end_to_last_event_ms(last + RULE.timeout_ms, RULE) == last
-
-
 def test_session_from_engine_aggregates() -> None:
     start = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    window_end = T0 + 61_500 + RULE.timeout_ms
     session = session_from_aggregates(
-        "h.io", "203.0.113.1", start, window_end_to_last_event_ms(window_end, RULE), 3, 2, "/a", "/b",
+        "h.io", "203.0.113.1", start, T0 + 61_500, 3, 2, "/a", "/b",
         "https://r/", "ua", 1, {"country": "US"}, "open",
     )  # fmt: skip
     assert (session.start_ms, session.end_ms, session.duration_s, session.status) == (T0, T0 + 61_500, 61.5, "open")

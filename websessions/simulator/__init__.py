@@ -1,4 +1,4 @@
-"""Simulated web traffic of several sites, in the event format of ``docs/design.md``: ``websessions generate``.
+"""Simulated web traffic of several sites as event lines (:mod:`websessions.events`): ``websessions generate``.
 
 Realistic rather than uniform: people arrive along a daily curve, read pages for lognormal think times,
 follow each site's navigation (home → courses → course → pricing → signup …), come from search engines,
