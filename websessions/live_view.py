@@ -64,6 +64,7 @@ class SpeedState:
     updated_at: float | None  # seconds since the epoch of the last report
     job_status: str = ""
     counters: dict[str, int] = field(default_factory=dict)
+    job_id: str = ""
 
     def describe(self, now: float | None = None) -> str:
         now = time.time() if now is None else now
@@ -89,7 +90,7 @@ def speed_state(settings: Settings, now: float | None = None) -> SpeedState:
     updated = float(stats["updated_at"])
     state = "running" if now - updated <= STALE_AFTER_S else "stopped"
     counters = {k: int(stats[k]) for k in COUNTERS if isinstance(stats.get(k), int | float)}
-    return SpeedState(state, updated, str(stats.get("job_status", "")), counters)
+    return SpeedState(state, updated, str(stats.get("job_status", "")), counters, str(stats.get("job_id") or ""))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def test_unreachable_kafka_fails_ingest_in_bounded_time_with_one_line(tmp_path: 
         timeout=60,
     )
     assert time.monotonic() - started < 15
-    assert proc.returncode == 1
+    assert proc.returncode == 4  # exit_codes.UNREACHABLE
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: kafka at 127.0.0.1:{env['WEBSESSIONS_KAFKA_PORT']} is unreachable"), line
     assert "acknowledged before the failure: 0 events" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from websessions.clients.unreachable import ServiceUnreachable
 from websessions.settings import Settings
 
 
@@ -17,10 +18,7 @@ def connect(settings: Settings, timeout_ms: int = 10_000) -> Iterator:
     try:
         conn.open()
     except Exception as exc:
-        raise ConnectionError(
-            f"hbase thrift at {settings.hbase_host}:{settings.hbase_thrift_port} is not reachable ({exc}); "
-            "is the stack up? (websessions stack up)"
-        ) from exc
+        raise ServiceUnreachable("hbase thrift", f"{settings.hbase_host}:{settings.hbase_thrift_port}", exc) from exc
     try:
         yield conn
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from websessions.clients.unreachable import ServiceUnreachable
 from websessions.settings import Settings
 
 
@@ -16,10 +17,7 @@ def connect(settings: Settings, db: str | None = None, autocommit: bool = False)
     try:
         conn = psycopg2.connect(settings.postgres_dsn(db), connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        raise ConnectionError(
-            f"postgres at {settings.postgres_host}:{settings.postgres_port} is not reachable "
-            f"({str(exc).strip().splitlines()[0]}); is the stack up? (websessions stack up)"
-        ) from exc
+        raise ServiceUnreachable("postgres", f"{settings.postgres_host}:{settings.postgres_port}", exc) from exc
     conn.autocommit = autocommit
     try:
         yield conn

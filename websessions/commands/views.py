@@ -7,36 +7,40 @@ import argparse
 import os
 import time
 
-from websessions.settings import get_settings
+from websessions.commands import exit_codes
+from websessions.commands.jobs import Job, JobStatus, add_job_parser
+from websessions.settings import Settings, get_settings
 
 
-def _dashboard(args: argparse.Namespace) -> int:
-    from websessions.background import BackgroundJob
+def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
     from websessions.dashboard import server
 
-    settings = get_settings()
-    job = BackgroundJob(settings, "dashboard", ["dashboard", "run"], stop_timeout_s=10.0)
-    if args.action == "run":
-        argv = server.streamlit_argv(settings)
-        os.execv(argv[0], argv)  # the supervisor's child is Streamlit itself
-    if args.action == "start":
-        pid, started = job.start()
-        deadline = time.monotonic() + args.wait
-        while not server.healthy(settings) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        up = server.healthy(settings)
-        print(f"dashboard {'started' if started else 'already running'} (pid {pid}, log {job.process.log_file})")
-        print(f"  {server.url(settings)} {'answers' if up else 'does not answer yet'}")
-        return 0 if up else 1
-    if args.action == "stop":
-        print("dashboard stopped" if job.stop() else "dashboard was not running")
-        return 0
-    pid = job.pid()
+    argv = server.streamlit_argv(settings)
+    os.execv(argv[0], argv)  # the supervisor's child is Streamlit itself
+
+
+def _dashboard_started(settings: Settings, args: argparse.Namespace) -> int:
+    """After ``dashboard start``: wait until it answers (exit 1 if it does not within ``--wait``)."""
+    from websessions.dashboard import server
+
+    deadline = time.monotonic() + args.wait
+    while not server.healthy(settings) and time.monotonic() < deadline:
+        time.sleep(0.5)
     up = server.healthy(settings)
-    print(f"dashboard {'running (pid ' + str(pid) + ')' if pid else 'stopped'}; {server.url(settings)}"
-          f" {'answers' if up else 'does not answer'}")  # fmt: skip
-    print(f"  {job.status_line()}")
-    return 0 if pid and up else 3
+    print(f"  {server.url(settings)} {'answers' if up else 'does not answer yet'}")
+    return exit_codes.OK if up else exit_codes.FAILED
+
+
+def _dashboard_status(settings: Settings) -> JobStatus:
+    from websessions.dashboard import server
+
+    up = server.healthy(settings)
+    return JobStatus(f"; {server.url(settings)} {'answers' if up else 'does not answer'}", answers=up)
+
+
+DASHBOARD = Job(
+    "dashboard", "dashboard", _dashboard, _dashboard_status, after_start=_dashboard_started, stop_timeout_s=10.0
+)
 
 
 def live_table(settings, host: str | None):
@@ -73,7 +77,7 @@ def _live(args: argparse.Namespace) -> int:
     console = Console()
     if not args.watch:
         console.print(live_table(settings, args.host))
-        return 0
+        return exit_codes.OK
     interval = args.interval or settings.dashboard_refresh_s
     try:
         with Live(live_table(settings, args.host), console=console, screen=False, auto_refresh=False) as view:
@@ -81,7 +85,7 @@ def _live(args: argparse.Namespace) -> int:
                 time.sleep(interval)
                 view.update(live_table(settings, args.host), refresh=True)
     except KeyboardInterrupt:
-        return 0
+        return exit_codes.OK
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -95,23 +99,21 @@ def _history(args: argparse.Namespace) -> int:
         print("\t".join(result.columns))
         for row in result.rows:
             print("\t".join(str(v) for v in row))
-        return 0
+        return exit_codes.OK
     table = Table(title=f"top {args.kind} {args.date_from} .. {args.date_to}: {TOP_LISTS[args.kind].description}")
     for column in result.columns:
         table.add_column(column)
     for row in result.rows:
         table.add_row(*(str(v) for v in row))
     Console().print(table)
-    return 0
+    return exit_codes.OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     from websessions.stores.hive_history import TOP_LISTS
 
-    dashboard = sub.add_parser("dashboard", help="the web dashboard: start (default), stop, status, run")
-    dashboard.add_argument("action", nargs="?", choices=["start", "stop", "status", "run"], default="start")
+    dashboard = add_job_parser(sub, "dashboard", DASHBOARD, "the web dashboard (Streamlit)", default="start")
     dashboard.add_argument("--wait", type=float, default=60.0, help="start: seconds to wait for it to answer")
-    dashboard.set_defaults(func=_dashboard)
     live = sub.add_parser("live", help="the dashboard's live numbers per monitored host, in the terminal")
     live.add_argument("--host")
     live.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")

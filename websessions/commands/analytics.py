@@ -1,5 +1,5 @@
 """The analytics on the command line: ``recommend``, ``sessions --top N --by events|duration`` and
-``report --by day|hour`` (:mod:`websessions.cli` calls these; the numbers come from the store reads
+``report --by day|hour`` (:mod:`websessions.commands.serving` calls these; the numbers come from the store reads
 of :mod:`websessions.stores.postgres_analytics` and :mod:`websessions.report`, as the dashboard's do)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from websessions.commands import exit_codes
 from websessions.settings import Settings, get_settings
 
 
@@ -26,7 +27,7 @@ def print_top_sessions(settings: Settings, args: argparse.Namespace) -> int:
         for t in top:
             print(json.dumps({**t.session.to_dict(), "is_bot": t.is_bot, "browser_family": t.browser_family,
                               "device_class": t.device_class}, ensure_ascii=False))  # fmt: skip
-        return 0
+        return exit_codes.OK
     table = Table(title=f"top {len(top)} sessions of {args.date} by {args.by} (batch layer)")
     for column in ("host", "ip", "start", "events", "duration s", "pages", "errors", "agent", "bot"):
         table.add_column(column, justify="right" if column in ("events", "duration s", "pages", "errors") else "left")
@@ -36,7 +37,7 @@ def print_top_sessions(settings: Settings, args: argparse.Namespace) -> int:
         table.add_row(s.host, s.ip, s.start, str(s.events), f"{s.duration_s:.1f}", str(s.pages), str(s.errors),
                       agent, "BOT" if t.is_bot else "")  # fmt: skip
     Console().print(table)
-    return 0
+    return exit_codes.OK
 
 
 def print_series(settings: Settings, args: argparse.Namespace) -> int:
@@ -63,7 +64,7 @@ def print_series(settings: Settings, args: argparse.Namespace) -> int:
         columns = ("hour", "host", "events", "events_change", "sessions_started", "active_users", "errors")
     if args.format == "json":
         print(json.dumps(rows, indent=2))
-        return 0
+        return exit_codes.OK
     bots = " (bots excluded on batch-served days)" if args.exclude_bots and args.by == "day" else ""
     period = "daily" if args.by == "day" else "hourly"
     table = Table(title=f"{period} series {args.date_from} .. {args.date_to}{bots}")
@@ -76,7 +77,7 @@ def print_series(settings: Settings, args: argparse.Namespace) -> int:
     Console().print(table)
     if args.exclude_bots and args.by == "hour":
         print("note: the hourly series counts every session (bots included)")
-    return 0
+    return exit_codes.OK
 
 
 def _recommend(args: argparse.Namespace) -> int:
@@ -85,11 +86,11 @@ def _recommend(args: argparse.Namespace) -> int:
     found = recommendations(get_settings(), args.host, args.url, args.date)
     if not found:
         print(f"no recommendations for {args.url} on {args.host} (the batch has not seen it viewed with another page)")
-        return 1
+        return exit_codes.FAILED
     print(f"visitors of {found[0].page} on {args.host} also viewed ({found[0].dt}):")
     for r in found:
         print(f"  {r.rank}. {r.also_viewed}  ({r.sessions} sessions)")
-    return 0
+    return exit_codes.OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
