@@ -7,6 +7,7 @@ in a subprocess, as a user would run it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -68,9 +69,8 @@ def test_an_unreachable_service_is_one_line_naming_it_and_the_fix_with_exit_4(
 def test_the_airflow_api_unreachable_is_named_from_its_url() -> None:
     from websessions.clients.airflow import AirflowApi
 
-    settings = load_settings(create_secrets=False)
     port = _closed_port()
-    settings = type(settings)(**{**settings.__dict__, "airflow_port": port})
+    settings = dataclasses.replace(load_settings(create_secrets=False), airflow_port=port)
     with pytest.raises(Exception) as caught:
         AirflowApi(settings, timeout_s=5).health()
     failure = unreachable(caught.value, settings)
