@@ -374,7 +374,7 @@ def stage_with_spark(settings: Settings, frames: DayFrames, staged: StagedDay) -
 
     from batch.events import iso_time
     from websessions.clients import hdfs
-    from websessions.stores.postgres_sessions import COPY_COLUMNS
+    from websessions.stores.postgres_sessions import SESSION_COLUMNS
 
     path = f"{settings.warehouse_dir.rstrip('/')}/_postgres_staging/{staged.table}"
     rows = frames.sessions.withColumns(
@@ -385,7 +385,7 @@ def stage_with_spark(settings: Settings, frames: DayFrames, staged: StagedDay) -
             "geo": F.to_json("geo", {"ignoreNullFields": "false"}),
         }
     )
-    copy_text_lines(rows, COPY_COLUMNS).write.mode("overwrite").text(path)
+    copy_text_lines(rows, SESSION_COLUMNS).write.mode("overwrite").text(path)
     client = hdfs.webhdfs(settings, timeout_s=300.0)
     try:
         parts = sorted(name for name in client.list(path) if name.startswith("part-"))

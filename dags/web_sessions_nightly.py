@@ -1,5 +1,8 @@
 """Nightly recomputation of day D (the run's data interval): batch is the truth, speed the estimate.
 
+0. **migrate_serving_schema** — applies the Postgres serving schema's pending migrations
+   (`postgres/migrations`, `websessions.db_migrations.migrate`; none when current): the one step that
+   changes that schema on the cluster; the tasks after it only read and write rows.
 1. **wait_for_raw_day** — a sensor over WebHDFS: the lander's `_COMPLETE` marker of D
    (`/data/raw/web_events/dt=D/_COMPLETE`), written once the event-time watermark passes the end of
    D plus the allowed lateness. Each poke logs the path it waits for; it times out after
@@ -17,7 +20,7 @@
 4. **check_export** — Postgres holds exactly the sessions and events of Hive's partition D.
 5. **reconcile** — HBase (speed) vs Postgres (batch) for D, stored in `reconciliation`; fails over
    `reconcile_max_mismatch_ratio` and says which host and why.
-6. **refresh_report** — speed sessions of D and D+1 into Postgres; the `domain_report` view serves
+6. **refresh_report** — speed sessions of D-1, D and D+1 into Postgres; the `domain_report` view serves
    batch rows up to the last reconciled day and speed rows after.
 
 Every task is idempotent (each replaces day D's rows); rerunning a day changes nothing. A run's conf
@@ -42,6 +45,15 @@ from websessions.nightly import run_env
 REPO = Path(__file__).resolve().parent.parent
 # How long the sensor waits for D to complete; an env read, no service call at parse time.
 RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 * 3600)))
+
+
+@task(execution_timeout=timedelta(minutes=5))
+def migrate_serving_schema(dag_run=None) -> list[str]:
+    """Apply the Postgres serving schema's pending migrations (`postgres/migrations`); none when current."""
+    from websessions.db_migrations import migrate
+    from websessions.nightly import run_settings
+
+    return [f"{m.version:04d}_{m.name}" for m in migrate(run_settings(dag_run.conf))]
 
 
 @task.sensor(poke_interval=20, timeout=RAW_WAIT_TIMEOUT_S, mode="reschedule")
@@ -84,17 +96,14 @@ def reconcile(ds: str | None = None, dag_run=None) -> dict:
     """Speed vs batch for D; fails over the mismatch threshold with the reason."""
     from websessions.nightly import run_settings
     from websessions.reconcile import reconcile_day
-    from websessions.report import ensure_serving_schema
 
-    settings = run_settings(dag_run.conf)
-    ensure_serving_schema(settings)
-    results = reconcile_day(settings, ds)
+    results = reconcile_day(run_settings(dag_run.conf), ds)
     return {host: r.mismatch_ratio for host, r in results.items()}
 
 
 @task(execution_timeout=timedelta(minutes=10))
 def refresh_report(ds: str | None = None, dag_run=None) -> dict:
-    """Speed sessions of D and D+1 into Postgres; the serving views recreated."""
+    """Speed sessions of D-1, D and D+1 into Postgres."""
     from websessions.nightly import refresh_report as refresh
     from websessions.nightly import run_settings
 
@@ -131,7 +140,8 @@ with DAG(
         doc_md="The Spark batch of day D (`python -m batch.sessions_job --date D`), Spark in-process.",
     )
     (
-        wait_for_raw_day()
+        migrate_serving_schema()
+        >> wait_for_raw_day()
         >> spark_batch
         >> register_hive_partitions()
         >> check_export()

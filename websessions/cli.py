@@ -12,10 +12,10 @@ import argparse
 import logging
 import sys
 
-from websessions.commands import alerts, analytics, exit_codes, ingest, layers, reference, serving, stack, views
+from websessions.commands import alerts, analytics, db, exit_codes, ingest, layers, reference, serving, stack, views
 
 #: The command groups, in the order ``--help`` lists their commands.
-COMMAND_GROUPS = (stack, ingest, layers, serving, analytics, alerts, views, reference)
+COMMAND_GROUPS = (stack, db, ingest, layers, serving, analytics, alerts, views, reference)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,12 +115,11 @@ def check_export(settings: Settings, dt: str) -> int:
 
 
 def refresh_report(settings: Settings, dt: str) -> dict[str, int]:
-    """Refresh the speed layer's sessions of D-1, D and D+1 into Postgres and (re)create the serving views
-    (D-1: if its batch failed, the report serves it from the speed layer, now complete)."""
-    from websessions.report import ensure_serving_schema, refresh_speed_sessions
+    """Refresh the speed layer's sessions of D-1, D and D+1 into Postgres (D-1: if its batch failed, the
+    report serves it from the speed layer, now complete)."""
+    from websessions.report import refresh_speed_sessions
     from websessions.stores.hbase_sessions import HBaseSessions
 
-    ensure_serving_schema(settings)
     refreshed = {}
     with HBaseSessions(settings) as store:
         for offset in (-1, 0, 1):

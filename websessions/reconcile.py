@@ -27,39 +27,6 @@ from dataclasses import asdict, dataclass, field, replace
 from websessions.sessions import OPEN, Session, SessionRule
 from websessions.settings import Settings
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS reconciliation (
-    dt date NOT NULL,
-    host text NOT NULL,
-    matched integer NOT NULL,
-    speed_only integer NOT NULL,
-    batch_only integer NOT NULL,
-    event_count_diffs integer NOT NULL,
-    speed_events bigint NOT NULL,
-    batch_events bigint NOT NULL,
-    mismatch_ratio double precision NOT NULL,
-    passed boolean NOT NULL,
-    reconciled_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (dt, host)
-);
-"""
-
-
-DIFFERENCES_SCHEMA = """
-ALTER TABLE reconciliation ADD COLUMN IF NOT EXISTS causes jsonb NOT NULL DEFAULT '{}';
-CREATE TABLE IF NOT EXISTS reconciliation_differences (
-    dt date NOT NULL,
-    host text NOT NULL,
-    ip text NOT NULL,
-    session_id text NOT NULL,
-    kind text NOT NULL,
-    cause text NOT NULL,
-    speed_events integer,
-    batch_events integer
-);
-CREATE INDEX IF NOT EXISTS reconciliation_differences_dt ON reconciliation_differences (dt, host);
-"""
-
 CAUSES = ("open_session", "late_in_speed", "quarantined", "dedupe", "unknown")
 
 
@@ -210,11 +177,9 @@ def store(
     """Replace day ``dt``'s rows of ``reconciliation`` and ``reconciliation_differences`` in one transaction."""
     import json
 
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
-        cur.execute(SCHEMA)
-        cur.execute(DIFFERENCES_SCHEMA)
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM reconciliation WHERE dt = %s", (dt,))
         cur.execute("DELETE FROM reconciliation_differences WHERE dt = %s", (dt,))
         for r in results.values():

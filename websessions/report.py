@@ -8,6 +8,7 @@ report, served by the speed layer and marked so (:func:`day_layers`). ``domain_r
 per day and host. ``websessions report`` aggregates a date range exactly (unique IPs across days and
 hosts are counted from sessions, never summed), lists every configured host even with zero sessions,
 adds one row for the hosts of ``report_group_suffix`` together, and names each day's layer.
+The tables and views are ``postgres/migrations`` (:mod:`websessions.db_migrations`); nothing here runs DDL.
 """
 
 from __future__ import annotations
@@ -17,49 +18,6 @@ from dataclasses import dataclass
 
 from websessions.sessions import Session
 from websessions.settings import Settings
-
-SPEED_SESSIONS_DDL = """
-CREATE TABLE IF NOT EXISTS speed_sessions (
-    session_id text PRIMARY KEY,
-    dt date NOT NULL,
-    host text NOT NULL,
-    ip text NOT NULL,
-    start_ts timestamptz NOT NULL,
-    end_ts timestamptz NOT NULL,
-    duration_s double precision NOT NULL,
-    events integer NOT NULL,
-    status text NOT NULL,
-    refreshed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS speed_sessions_dt ON speed_sessions (dt);
-"""
-
-VIEWS_DDL = """
-CREATE OR REPLACE VIEW batch_days AS
-SELECT dt FROM reconciliation GROUP BY dt HAVING bool_and(passed);
-
-CREATE OR REPLACE VIEW report_sessions AS
-SELECT s.dt, s.host, s.ip, s.events, s.duration_s, 'batch'::text AS layer, coalesce(a.is_bot, false) AS is_bot
-FROM sessions s
-LEFT JOIN agents_daily a ON a.dt = s.dt AND a.host = s.host AND a.user_agent = coalesce(s.user_agent, '')
-WHERE s.dt IN (SELECT dt FROM batch_days)
-UNION ALL
-SELECT p.dt, p.host, p.ip, p.events, p.duration_s, 'speed'::text AS layer, false AS is_bot
-FROM speed_sessions p
-WHERE p.dt NOT IN (SELECT dt FROM batch_days);
-
-CREATE OR REPLACE VIEW domain_report AS
-SELECT dt, host, layer,
-       count(*) AS sessions,
-       sum(events) AS events,
-       avg(events)::double precision AS avg_events_per_session,
-       max(events) AS max_events_per_session,
-       avg(duration_s)::double precision AS avg_duration_s,
-       count(DISTINCT ip) AS unique_ips,
-       avg(CASE WHEN events = 1 THEN 1.0 ELSE 0.0 END)::double precision AS bounce_rate
-FROM report_sessions
-GROUP BY dt, host, layer;
-"""
 
 RANGE_QUERY = """
 SELECT host, layer, count(*), coalesce(sum(events), 0), avg(events)::double precision, max(events),
@@ -107,9 +65,9 @@ class DayLayer:
 
 def day_layers(settings: Settings, dt_from: str, dt_to: str) -> list[DayLayer]:
     """Each day of the range that has sessions in either layer: the layer the report serves it from."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(DAY_LAYERS_QUERY, {"from": dt_from, "to": dt_to})
         return [DayLayer(str(dt), layer, note) for dt, layer, note in cur.fetchall()]
 
@@ -131,30 +89,25 @@ class ReportRow:
 
 
 def ensure_serving_schema(settings: Settings) -> None:
-    """Create ``speed_sessions``, ``reconciliation`` and the two views (idempotent)."""
-    from websessions.clients import postgres
-    from websessions.reconcile import SCHEMA as RECONCILIATION_DDL
-    from websessions.stores.postgres_sessions import ensure_schema
+    """Fail with :class:`websessions.db_migrations.SchemaNotCurrent` unless the serving schema (``sessions``,
+    ``speed_sessions``, ``reconciliation``, the report's views) is migrated; never runs DDL (the schema is
+    ``postgres/migrations``, applied by ``websessions db migrate``)."""
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn:
-        ensure_schema(conn)
-        with conn.cursor() as cur:
-            cur.execute(SPEED_SESSIONS_DDL)
-            cur.execute(RECONCILIATION_DDL)
-            cur.execute(VIEWS_DDL)
-        conn.commit()
+    with serving_connection(settings):
+        pass
 
 
 def refresh_speed_sessions(settings: Settings, dt: str, sessions: Iterable[Session]) -> int:
     """Replace day ``dt`` of ``speed_sessions`` with the speed layer's current sessions (one transaction)."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
     rows = [
         (s.session_id, s.dt, s.host, s.ip, s.start, s.end, s.duration_s, s.events, s.status)
         for s in sessions
         if s.dt == dt
     ]
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM speed_sessions WHERE dt = %s", (dt,))
         cur.executemany(
             "INSERT INTO speed_sessions (session_id, dt, host, ip, start_ts, end_ts, duration_s, events, status)"
@@ -179,10 +132,10 @@ def domain_report(
     """Per host and layer for the range; every configured host listed (zero sessions if no traffic).
     ``exclude_bots`` leaves out the sessions whose agent is a bot (known for batch-served days only:
     the speed layer does not classify agents, see :func:`bots_excluded`)."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
     params = {"from": dt_from, "to": dt_to, "host": host, "no_bots": exclude_bots}
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(RANGE_QUERY, params)
         fetched = cur.fetchall()
         suffix = settings.report_group_suffix
@@ -235,7 +188,7 @@ def daily_report(
 ) -> list[DailyReportRow]:
     """The domain report per day: each host's row, and (without ``host``) the group's, each day from its layer
     (``exclude_bots`` as :func:`domain_report` takes it)."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
     params = {
         "from": dt_from,
@@ -245,7 +198,7 @@ def daily_report(
         "group": group_name(settings),
         "pattern": f"%{settings.report_group_suffix}",
     }
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(DAILY_QUERY, params)
         return [DailyReportRow(str(dt), _row(h, layer, tuple(values))) for dt, h, layer, *values in cur.fetchall()]
 
@@ -274,9 +227,9 @@ class BotsExcluded:
 
 def bots_excluded(settings: Settings, dt_from: str, dt_to: str, host: str | None = None) -> BotsExcluded:
     """How many sessions ``domain_report(..., exclude_bots=True)`` leaves out of the range."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn, conn.cursor() as cur:
+    with serving_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(BOTS_QUERY, {"from": dt_from, "to": dt_to, "host": host})
         bots, speed_days = cur.fetchone()
     return BotsExcluded(int(bots), int(speed_days))

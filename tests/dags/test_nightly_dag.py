@@ -8,7 +8,10 @@ import pytest
 
 from websessions.settings import REPO_ROOT
 
-STEPS = ["wait_for_raw_day", "spark_batch", "register_hive_partitions", "check_export", "reconcile", "refresh_report"]
+STEPS = [
+    "migrate_serving_schema", "wait_for_raw_day", "spark_batch", "register_hive_partitions", "check_export",
+    "reconcile", "refresh_report",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,27 @@ def wait_for(what: str, predicate: Callable[[], object], timeout_s: float, inter
 
 
 @contextmanager
+def private_database(base: Settings, prefix: str, migrated: bool = True) -> Iterator[Settings]:
+    """``base`` with a new Postgres database of its own (``test_<prefix>_<uid>``, owned by the product role),
+    its serving schema migrated unless ``migrated`` is False; dropped afterwards."""
+    from contextlib import closing
+
+    from websessions.db_migrations import migrate
+    from websessions.stack.services.postgres import Postgres
+
+    settings = dataclasses.replace(base, postgres_db=f"test_{prefix}_{uuid.uuid4().hex[:8]}")
+    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
+    try:
+        if migrated:
+            migrate(settings)
+        yield settings
+    finally:
+        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')
+
+
+@contextmanager
 def whole_pipeline_dataset(base: Settings, prefix: str) -> Iterator[Settings]:
     """A private dataset for the whole pipeline: its own topics, Postgres database, HBase tables, Hive
     database and HDFS paths (the settings a nightly run may override); all of it removed afterwards."""
@@ -66,6 +87,7 @@ def whole_pipeline_dataset(base: Settings, prefix: str) -> Iterator[Settings]:
     from batch.hive_sql import run_hiveserver2
     from streaming.runner import speed_dir
     from websessions.clients import hdfs
+    from websessions.db_migrations import migrate
     from websessions.nightly import RUN_SETTINGS
     from websessions.stack.services.postgres import Postgres
     from websessions.stores.hbase_sessions import HBaseSessions
@@ -74,6 +96,7 @@ def whole_pipeline_dataset(base: Settings, prefix: str) -> Iterator[Settings]:
     settings = private_settings(base, prefix, *fields)
     with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
+    migrate(settings)  # as `stack up` does for the shared database
     topics = (settings.kafka_topic_events, settings.kafka_topic_dlq, settings.kafka_topic_session_updates)
     try:
         with kafka_topics(settings, *topics):

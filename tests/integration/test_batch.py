@@ -29,7 +29,7 @@ from websessions import analytics
 from websessions.clients import hdfs, postgres
 from websessions.events import GEO_FIELDS, Event, format_time_ms, parse_time_ms
 from websessions.sessionizer import sessionize
-from websessions.sessions import Session, SessionRule, session_id
+from websessions.sessions import Session, SessionRule
 from websessions.settings import Settings
 from websessions.stores import postgres_analytics
 from websessions.stores.postgres_sessions import DailyStats, daily_stats, replace_day, sessions_of_day
@@ -424,50 +424,6 @@ def test_a_failed_replacement_leaves_the_day_as_it_was(known_day, first_run) -> 
     with postgres.connect(settings) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'sessions_stage_%%'")
         assert cur.fetchone() == (0,)  # no staging table left behind
-
-
-def test_an_unpartitioned_sessions_table_is_converted_into_day_partitions(known_day, first_run) -> None:
-    """A database of the earlier schema (``sessions`` a plain table) keeps its rows, one partition per day."""
-    from contextlib import closing
-
-    from websessions.stack.services.postgres import Postgres
-    from websessions.stores.postgres_sessions import partition_name
-
-    settings, _, expected = known_day
-    legacy = dataclasses.replace(settings, postgres_db=f"test_legacy_{uuid.uuid4().hex[:10]}")
-    with closing(Postgres(settings).superuser_connection()) as admin, admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{legacy.postgres_db}" OWNER "{legacy.postgres_user}"')
-    try:
-        with postgres.connect(legacy) as conn, conn.cursor() as cur:
-            cur.execute(
-                "CREATE TABLE sessions (session_id text PRIMARY KEY, dt date NOT NULL, host text NOT NULL,"
-                " ip text NOT NULL, start_ts timestamptz NOT NULL, end_ts timestamptz NOT NULL,"
-                " duration_s double precision NOT NULL, events integer NOT NULL, pages integer NOT NULL,"
-                " first_url text NOT NULL, last_url text NOT NULL, referrer text, user_agent text,"
-                " errors integer NOT NULL, geo jsonb, status text NOT NULL)"
-            )
-            cur.execute("CREATE INDEX sessions_dt_host_ip ON sessions (dt, host, ip)")
-            start = expected[0].start_ms - 86_400_000  # a session of D-1
-            one = dataclasses.replace(expected[0], start_ms=start, session_id=session_id(expected[0].host,
-                                      expected[0].ip, start))  # fmt: skip
-            cur.execute(
-                "INSERT INTO sessions VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (one.session_id, one.dt, one.host, one.ip, format_time_ms(one.start_ms), format_time_ms(one.end_ms),
-                 one.duration_s, one.events, one.pages, one.first_url, one.last_url, one.referrer, one.user_agent,
-                 one.errors, json.dumps(one.geo), one.status),
-            )  # fmt: skip
-            conn.commit()
-        replace_day(legacy, D, expected, [])  # the first use converts the table, then replaces D
-        assert sessions_of_day(legacy, D) == expected
-        assert sessions_of_day(legacy, BEFORE) == [one]
-        with postgres.connect(legacy) as conn, conn.cursor() as cur:
-            cur.execute("SELECT relkind FROM pg_class WHERE relname = 'sessions'")
-            assert cur.fetchone() == ("p",)
-            cur.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'sessions'::regclass")
-            assert sorted(row[0] for row in cur.fetchall()) == [partition_name(BEFORE), partition_name(D)]
-    finally:
-        with closing(Postgres(settings).superuser_connection()) as admin, admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{legacy.postgres_db}" WITH (FORCE)')
 
 
 # -- the analytics tables (websessions.analytics is the reference), in Hive and through the store reads --

@@ -13,18 +13,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from contextlib import closing
 
 import pytest
 
+from tests.integration.datasets import private_database
 from websessions import analytics
 from websessions.events import format_time_ms, parse_time_ms, validate
 from websessions.reconcile import HostReconciliation, store
-from websessions.report import bots_excluded, daily_series, domain_report, ensure_serving_schema
+from websessions.report import bots_excluded, daily_series, domain_report
 from websessions.sessionizer import sessionize
 from websessions.sessions import SessionRule
-from websessions.stack.services.postgres import Postgres
 from websessions.stores.postgres_analytics import hourly_series, recommendations
 from websessions.stores.postgres_sessions import replace_day
 
@@ -59,14 +57,9 @@ def day_events() -> list:
 
 @pytest.fixture(scope="module")
 def loaded(stack):
-    base = stack("postgres")
-    settings = dataclasses.replace(base, postgres_db=f"test_analytics_{uuid.uuid4().hex[:8]}")
-    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
     events = day_events()
     everything = sessionize(events, RULE)
-    try:
-        ensure_serving_schema(settings)
+    with private_database(stack("postgres"), "analytics") as settings:
         for day in (DAY1, DAY2):
             sessions = [s for s in everything if s.dt == day]
             by_session = analytics.events_by_session(sessions, events, RULE)
@@ -79,9 +72,6 @@ def loaded(stack):
             replace_day(settings, day, sessions, [], rows)
             store(settings, day, {HOST: HostReconciliation(HOST, matched=len(sessions))}, max_ratio=1.0)
         yield settings, everything
-    finally:
-        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')
 
 
 def websessions(settings, *args: str) -> subprocess.CompletedProcess:

@@ -3,16 +3,12 @@ served by the speed layer and marked; a reconciled day is served by the batch la
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-from contextlib import closing
-
 import pytest
 
+from tests.integration.datasets import private_database
 from websessions.reconcile import HostReconciliation, store
-from websessions.report import day_layers, domain_report, ensure_serving_schema, refresh_speed_sessions
+from websessions.report import day_layers, domain_report, refresh_speed_sessions
 from websessions.sessions import session_from_aggregates
-from websessions.stack.services.postgres import Postgres
 from websessions.stores.postgres_sessions import replace_day
 
 pytestmark = pytest.mark.integration
@@ -22,15 +18,8 @@ FAILED, GOOD = "2026-11-20", "2026-11-21"
 
 @pytest.fixture
 def database(stack):
-    base = stack("postgres")
-    settings = dataclasses.replace(base, postgres_db=f"test_report_{uuid.uuid4().hex[:8]}")
-    with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{settings.postgres_db}" OWNER "{settings.postgres_user}"')
-    try:
+    with private_database(stack("postgres"), "report") as settings:
         yield settings
-    finally:
-        with closing(Postgres(base).superuser_connection()) as admin, admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{settings.postgres_db}" WITH (FORCE)')
 
 
 def sessions(dt: str, events: list[int]):
@@ -42,7 +31,6 @@ def sessions(dt: str, events: list[int]):
 
 def test_a_failed_batch_day_is_served_by_the_speed_layer_and_marked(database) -> None:
     settings = database
-    ensure_serving_schema(settings)
     # The speed layer saw both days; D's batch failed (nothing in `sessions`, no reconciliation), D+1's passed.
     refresh_speed_sessions(settings, FAILED, sessions(FAILED, [1, 2, 3]))
     refresh_speed_sessions(settings, GOOD, sessions(GOOD, [5, 5]))

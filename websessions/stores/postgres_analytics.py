@@ -1,4 +1,4 @@
-"""The day's analytics in Postgres (:mod:`websessions.analytics` defines them): schema, day replacement, reads.
+"""The day's analytics in Postgres (:mod:`websessions.analytics` defines them): day replacement, reads.
 
 Tables (grain first; ``dt`` is the UTC day the sessions start on, as in ``sessions``):
 
@@ -16,7 +16,8 @@ Tables (grain first; ``dt`` is the UTC day the sessions start on, as in ``sessio
 
 The batch replaces a day of every table inside the transaction that swaps the day's sessions
 (:meth:`websessions.stores.postgres_sessions.StagedDay.swap`): readers see the old day or the new one.
-Every read below is a plain function returning dataclasses (the CLI and the dashboard call them).
+Every read below is a plain function returning dataclasses (the CLI and the dashboard call them). The
+tables are created by ``postgres/migrations`` (:mod:`websessions.db_migrations`), never here.
 """
 
 from __future__ import annotations
@@ -30,31 +31,6 @@ from websessions.analytics import SESSION_RANKINGS, AgentClass, page_of_url
 from websessions.sessions import Session, as_epoch_ms
 from websessions.settings import Settings
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents_daily (
-    dt date NOT NULL, host text NOT NULL, user_agent text NOT NULL, browser_family text NOT NULL,
-    os_family text NOT NULL, device_class text NOT NULL, is_bot boolean NOT NULL, sessions bigint NOT NULL,
-    events bigint NOT NULL, PRIMARY KEY (dt, host, user_agent)
-);
-CREATE TABLE IF NOT EXISTS event_types_daily (
-    dt date NOT NULL, host text NOT NULL, event_type text NOT NULL, events bigint NOT NULL, sessions bigint NOT NULL,
-    PRIMARY KEY (dt, host, event_type)
-);
-CREATE TABLE IF NOT EXISTS load_times_daily (
-    dt date NOT NULL, host text NOT NULL, page text, samples bigint NOT NULL, p50_ms double precision NOT NULL,
-    p95_ms double precision NOT NULL, p99_ms double precision NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS load_times_daily_key ON load_times_daily (dt, host, page) NULLS NOT DISTINCT;
-CREATE TABLE IF NOT EXISTS hourly_trends (
-    dt date NOT NULL, host text NOT NULL, hour timestamptz NOT NULL, events bigint NOT NULL,
-    sessions_started bigint NOT NULL, active_users bigint NOT NULL, errors bigint NOT NULL,
-    PRIMARY KEY (dt, host, hour)
-);
-CREATE TABLE IF NOT EXISTS page_covisits_daily (
-    dt date NOT NULL, host text NOT NULL, page text NOT NULL, rank integer NOT NULL, also_viewed text NOT NULL,
-    sessions bigint NOT NULL, PRIMARY KEY (dt, host, page, rank)
-);
-"""
 # Table -> its columns after dt, as the batch's rows name them (hourly_trends' hour comes as hour_ms).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "agents_daily": (
@@ -73,11 +49,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "page_covisits_daily": ("host", "page", "rank", "also_viewed", "sessions"),
 }
 TABLES = tuple(COLUMNS)
-
-
-def ensure_schema(cur) -> None:
-    """Create the analytics tables if absent (idempotent; the caller commits)."""
-    cur.execute(SCHEMA)
 
 
 def replace_day(cur, dt: str, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, int]:
@@ -99,16 +70,11 @@ def replace_day(cur, dt: str, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -
 
 
 def _fetch(settings: Settings, sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    from websessions.clients import postgres
-    from websessions.stores.postgres_sessions import ensure_schema as ensure_sessions_schema
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn:
-        ensure_sessions_schema(conn)  # creates these tables too
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        conn.commit()
-    return rows
+    with serving_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def _day(dt: str) -> str:
@@ -267,18 +233,19 @@ def top_sessions(
 ) -> list[NotableSession]:
     """The ``n`` sessions of day ``dt`` with the most events (``by="events"``) or the longest
     (``"duration"``), ties broken as :func:`websessions.analytics.top_sessions` breaks them."""
+    from websessions.stores.postgres_sessions import RECORD_COLUMNS, session_of_row
+
     if by not in SESSION_RANKINGS:
         raise ValueError(f"rank sessions by one of {', '.join(SESSION_RANKINGS)}, not {by!r}")
     rows = _fetch(
         settings,
-        f"""SELECT s.host, s.ip, s.start_ts, s.end_ts, s.events, s.pages, s.first_url, s.last_url, s.referrer,
-                   s.user_agent, s.errors, s.geo, s.status, a.browser_family, a.device_class, coalesce(a.is_bot, false)
+        f"""SELECT {", ".join(f"s.{c}" for c in RECORD_COLUMNS)}, a.browser_family, a.device_class,
+                   coalesce(a.is_bot, false)
         FROM sessions s LEFT JOIN agents_daily a
           ON a.dt = s.dt AND a.host = s.host AND a.user_agent = coalesce(s.user_agent, '')
         WHERE s.dt = %(dt)s AND (%(host)s::text IS NULL OR s.host = %(host)s)
         ORDER BY {_RANKING[by]}, s.start_ts, s.session_id COLLATE "C" LIMIT %(n)s""",
         {"dt": _day(dt), "host": host, "n": n},
     )
-    from websessions.stores.postgres_sessions import session_of_row
-
-    return [NotableSession(session_of_row(row[:13]), *row[13:]) for row in rows]
+    n_record = len(RECORD_COLUMNS)
+    return [NotableSession(session_of_row(row[:n_record]), *row[n_record:]) for row in rows]

@@ -15,7 +15,9 @@ built once, after the load. Then ONE transaction takes the day's advisory lock, 
 the day's old partition, attaches the new table in its place and replaces the day's stats. Readers
 see the old day or the new one, never a mix or nothing; a rerun leaves identical rows (and no dead
 rows behind: the old partition is dropped whole), and two runs of one day queue on the lock.
-A ``sessions`` table of an earlier, unpartitioned schema is converted on first use.
+The schema is ``postgres/migrations`` (:mod:`websessions.db_migrations`); nothing here creates or alters
+it (the staging table of a day is the swap's own, made ``LIKE sessions``), and every read and write
+first checks the database is at the expected version.
 """
 
 from __future__ import annotations
@@ -36,52 +38,18 @@ from websessions.stores import postgres_analytics
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS_DDL = """
-    session_id text NOT NULL,
-    dt date NOT NULL,
-    host text NOT NULL,
-    ip text NOT NULL,
-    start_ts timestamptz NOT NULL,
-    end_ts timestamptz NOT NULL,
-    duration_s double precision NOT NULL,
-    events integer NOT NULL,
-    pages integer NOT NULL,
-    first_url text NOT NULL,
-    last_url text NOT NULL,
-    referrer text,
-    user_agent text,
-    errors integer NOT NULL,
-    geo jsonb,
-    status text NOT NULL
-"""
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS sessions ({SESSION_COLUMNS_DDL}, PRIMARY KEY (session_id, dt)) PARTITION BY LIST (dt);
-CREATE INDEX IF NOT EXISTS sessions_dt_host_ip ON sessions (dt, host, ip);
-CREATE TABLE IF NOT EXISTS domain_daily_stats (
-    dt date NOT NULL,
-    host text NOT NULL,
-    sessions bigint NOT NULL,
-    events bigint NOT NULL,
-    avg_events_per_session double precision NOT NULL,
-    max_events_per_session integer NOT NULL,
-    median_events_per_session double precision NOT NULL,
-    unique_ips bigint NOT NULL,
-    avg_duration_s double precision NOT NULL,
-    median_duration_s double precision NOT NULL,
-    bounce_rate double precision NOT NULL,
-    PRIMARY KEY (dt, host)
-);
-ALTER TABLE domain_daily_stats ADD COLUMN IF NOT EXISTS bot_sessions bigint NOT NULL DEFAULT 0;
-ALTER TABLE domain_daily_stats ADD COLUMN IF NOT EXISTS bot_share double precision NOT NULL DEFAULT 0;
-"""
-# The columns of ``sessions`` in table order: the COPY layout of a staged day. Times are ISO-8601 UTC
-# text (``websessions.events.format_time_ms``), geo JSON text.
-COPY_COLUMNS = (
+# The columns of ``sessions`` in table order (``postgres/migrations``; a test compares them with the table):
+# the one list of the session record's columns in Postgres, and the COPY layout of a staged day. Times are
+# ISO-8601 UTC text (``websessions.events.format_time_ms``), geo JSON text.
+SESSION_COLUMNS = (
     "session_id", "dt", "host", "ip", "start_ts", "end_ts", "duration_s", "events", "pages", "first_url",
     "last_url", "referrer", "user_agent", "errors", "geo", "status",
 )  # fmt: skip
-_SESSION_SELECT = """
-SELECT host, ip, start_ts, end_ts, events, pages, first_url, last_url, referrer, user_agent, errors, geo, status
+# The columns a Session is rebuilt from, in :func:`websessions.sessions.session_from_aggregates`' order
+# (``session_id``, ``dt`` and ``duration_s`` follow from them).
+RECORD_COLUMNS = tuple(c for c in SESSION_COLUMNS if c not in ("session_id", "dt", "duration_s"))
+_SESSION_SELECT = f"""
+SELECT {", ".join(RECORD_COLUMNS)}
 FROM sessions
 WHERE dt = %(dt)s AND (%(host)s::text IS NULL OR host = %(host)s) AND (%(ip)s::text IS NULL OR ip = %(ip)s)
 ORDER BY host COLLATE "C", ip COLLATE "C", start_ts
@@ -130,39 +98,6 @@ def partition_name(dt: str) -> str:
     return f"sessions_d{_day(dt).replace('-', '')}"
 
 
-def ensure_schema(conn) -> None:
-    """Create ``sessions``, ``domain_daily_stats`` (adding its bot columns to an older one) and the
-    analytics tables (:mod:`websessions.stores.postgres_analytics`) if absent (idempotent; the caller commits).
-
-    A ``sessions`` table of the unpartitioned schema (a plain table, primary key ``session_id``) is
-    converted: its rows move into one partition per day; views over it are dropped (the report's
-    views are recreated by their readers).
-    """
-    with conn.cursor() as cur:
-        cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('sessions')")
-        found = cur.fetchone()
-        if found and found[0] == "r":
-            _partition_legacy_sessions(cur)
-        cur.execute(SCHEMA)
-        postgres_analytics.ensure_schema(cur)
-
-
-def _partition_legacy_sessions(cur) -> None:
-    log.warning("converting the unpartitioned sessions table into day partitions")
-    cur.execute("ALTER TABLE sessions RENAME TO sessions_unpartitioned")
-    cur.execute("ALTER TABLE sessions_unpartitioned DROP CONSTRAINT IF EXISTS sessions_pkey")
-    cur.execute("DROP INDEX IF EXISTS sessions_dt_host_ip")
-    cur.execute(SCHEMA)
-    cur.execute("SELECT DISTINCT dt FROM sessions_unpartitioned ORDER BY dt")
-    for (day,) in cur.fetchall():
-        name = partition_name(day.isoformat())
-        cur.execute(f"CREATE TABLE {name} PARTITION OF sessions FOR VALUES IN ('{day.isoformat()}')")
-        cur.execute(f"INSERT INTO {name} SELECT * FROM sessions_unpartitioned WHERE dt = %s", (day,))
-    # Views over the old table (the report's) go with it: every reader recreates them first
-    # (websessions.report.ensure_serving_schema).
-    cur.execute("DROP TABLE sessions_unpartitioned CASCADE")
-
-
 def _day(dt: str) -> str:
     return date.fromisoformat(dt).isoformat()
 
@@ -176,7 +111,7 @@ def _copy_text(value: Any) -> str:
 
 
 def _copy_row(session: Session) -> tuple:
-    """A session as the values of :data:`COPY_COLUMNS`."""
+    """A session as the values of :data:`SESSION_COLUMNS`."""
     import json
 
     geo = None if session.geo is None else json.dumps(session.geo, ensure_ascii=False, sort_keys=True)
@@ -197,7 +132,7 @@ def _stats_row(dt: str, row: DailyStats | Mapping[str, Any]) -> tuple:
 class StagedDay:
     """A day's sessions staged for an atomic swap: ``with StagedDay(settings, dt) as staged:``.
 
-    On entry a table :attr:`table` with the columns of ``sessions`` (:data:`COPY_COLUMNS`) and
+    On entry a table :attr:`table` with the columns of ``sessions`` (:data:`SESSION_COLUMNS`) and
     ``CHECK (dt = D)`` is created and committed; :meth:`copy_sessions` fills it with rows from Python,
     :meth:`copy_text` with COPY text a Spark job wrote (a session of another day fails the COPY with
     :class:`ValueError`). :meth:`swap` indexes it and makes it the day's partition in one transaction;
@@ -211,13 +146,12 @@ class StagedDay:
         self.swapped = False
 
     def __enter__(self) -> StagedDay:
-        from websessions.clients import postgres
+        from websessions.db_migrations import serving_connection
 
-        with postgres.connect(self.settings) as conn:
-            ensure_schema(conn)
+        with serving_connection(self.settings) as conn:
             with conn.cursor() as cur:
                 cur.execute(
-                    f"CREATE TABLE {self.table} ({SESSION_COLUMNS_DDL},"
+                    f"CREATE TABLE {self.table} (LIKE sessions,"
                     f" CONSTRAINT {self.table}_day CHECK (dt = DATE '{self.dt}'))"
                 )
             conn.commit()
@@ -236,7 +170,7 @@ class StagedDay:
         from psycopg2.errors import CheckViolation
 
         try:
-            cur.copy_expert(f"COPY {self.table} ({', '.join(COPY_COLUMNS)}) FROM STDIN", stream, size=1 << 20)
+            cur.copy_expert(f"COPY {self.table} ({', '.join(SESSION_COLUMNS)}) FROM STDIN", stream, size=1 << 20)
         except CheckViolation as exc:
             raise ValueError(f"staged sessions do not start on {self.dt}: the day was not replaced ({exc})") from exc
         return cur.rowcount
@@ -262,7 +196,7 @@ class StagedDay:
         return total
 
     def copy_text(self, sources: Sequence[Callable[[], ContextManager[BinaryIO]]], connections: int = 2) -> int:
-        """COPY every source (opens a byte stream of lines in COPY's text format, :data:`COPY_COLUMNS` in
+        """COPY every source (opens a byte stream of lines in COPY's text format, :data:`SESSION_COLUMNS` in
         order, escaped as :func:`_copy_text` does) into the staging table, over ``connections`` connections
         at once (each COPY keeps one Postgres backend busy); returns the row count."""
         from concurrent.futures import ThreadPoolExecutor
@@ -348,24 +282,18 @@ def replace_day(
 
 
 def session_of_row(row: tuple) -> Session:
-    """A row of :data:`_SESSION_SELECT`'s columns as the session record."""
-    host, ip, start, end, events, pages, first_url, last_url, referrer, user_agent, errors, geo, status = row
-    return session_from_aggregates(
-        host, ip, as_epoch_ms(start), as_epoch_ms(end), events, pages, first_url, last_url, referrer, user_agent,
-        errors, geo, status,
-    )  # fmt: skip
+    """A row of :data:`RECORD_COLUMNS` as the session record."""
+    host, ip, start, end, *rest = row
+    return session_from_aggregates(host, ip, as_epoch_ms(start), as_epoch_ms(end), *rest)
 
 
 def sessions_of_day(settings: Settings, dt: str, host: str | None = None, ip: str | None = None) -> list[Session]:
     """The batch layer's sessions of day ``dt`` (optionally of one host and/or ip), by host, ip, start."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn:
-        ensure_schema(conn)
-        with conn.cursor() as cur:
-            cur.execute(_SESSION_SELECT, {"dt": _day(dt), "host": host, "ip": ip})
-            rows = cur.fetchall()
-        conn.commit()
+    with serving_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute(_SESSION_SELECT, {"dt": _day(dt), "host": host, "ip": ip})
+        rows = cur.fetchall()
     return [session_of_row(row) for row in rows]
 
 
@@ -378,16 +306,13 @@ def _daily_stats_rows(rows: Iterable[tuple]) -> Iterator[DailyStats]:
 
 def daily_stats(settings: Settings, dt_from: str, dt_to: str) -> list[DailyStats]:
     """``domain_daily_stats`` for the days ``dt_from`` .. ``dt_to`` (inclusive), by day and host."""
-    from websessions.clients import postgres
+    from websessions.db_migrations import serving_connection
 
-    with postgres.connect(settings) as conn:
-        ensure_schema(conn)
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT {', '.join(STATS_COLUMNS)} FROM domain_daily_stats"
-                ' WHERE dt BETWEEN %s AND %s ORDER BY dt, host COLLATE "C"',
-                (_day(dt_from), _day(dt_to)),
-            )
-            rows = cur.fetchall()
-        conn.commit()
+    with serving_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(STATS_COLUMNS)} FROM domain_daily_stats"
+            ' WHERE dt BETWEEN %s AND %s ORDER BY dt, host COLLATE "C"',
+            (_day(dt_from), _day(dt_to)),
+        )
+        rows = cur.fetchall()
     return list(_daily_stats_rows(rows))

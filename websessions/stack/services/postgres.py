@@ -116,6 +116,9 @@ class Postgres(Service):
                         )
         finally:
             conn.close()
+        from websessions.db_migrations import migrate
+
+        migrate(s)  # the serving schema (postgres/migrations); logs each migration it applies
 
     def describe(self) -> str:
         s = self.settings
