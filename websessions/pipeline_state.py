@@ -2,7 +2,9 @@
 
 - :func:`service_health`: each service answers a real request through the client the product uses
   (a query, a metadata call, a file-system status), not an open port; independent of how the services
-  were started, so it holds on the local stack and on a cluster alike.
+  were started, so it holds on the local stack and on a cluster alike. :data:`PROBES` is the one
+  health check: ``websessions stack status``, the ``stack_health`` DAG and the images' healthchecks
+  run it too.
 - :func:`lander_state`: the raw lander's last counters (its stats record) and the newest day it marked
   complete in HDFS.
 - :func:`nightly_runs`: the last runs of ``web_sessions_nightly`` in Airflow, each with its UI link.
@@ -23,6 +25,11 @@ from websessions.settings import Settings
 
 NIGHTLY_DAG = "web_sessions_nightly"
 PROBE_TIMEOUT_S = 5.0
+#: The NameNode's JMX bean with the live DataNodes, the remaining capacity and the safe-mode state.
+FS_STATE_BEAN = "Hadoop:service=NameNode,name=FSNamesystemState"
+NAMESPACE_TABLE = "hbase:namespace"
+#: Airflow components whose status ``/api/v2/monitor/health`` must report as healthy.
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
 
 
 @dataclass(frozen=True)
@@ -49,18 +56,47 @@ def _probe_kafka(settings: Settings) -> str:
     return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
 
 
+def namenode_state(settings: Settings) -> dict:
+    """The NameNode's FSNamesystemState JMX bean (live DataNodes, capacity, FSState), on its HTTP port."""
+    import urllib.request
+
+    url = f"http://{settings.hdfs_host}:{settings.hdfs_http_port}/jmx?qry={FS_STATE_BEAN}"
+    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
+        beans = json.load(response)["beans"]
+    if not beans:
+        raise RuntimeError("the NameNode publishes no FSNamesystemState yet")
+    return beans[0]
+
+
 def _probe_hdfs(settings: Settings) -> str:
+    """WebHDFS answers, a DataNode with free space is live, and the NameNode has left safe mode."""
     from websessions.clients import hdfs
 
-    status = hdfs.webhdfs(settings, timeout_s=PROBE_TIMEOUT_S).status("/")
-    return f"WebHDFS answers ({status['type'].lower()} /)"
+    hdfs.webhdfs(settings, timeout_s=PROBE_TIMEOUT_S).status("/")
+    state = namenode_state(settings)
+    if state["NumLiveDataNodes"] < 1:
+        raise RuntimeError("no live DataNode")
+    if state["CapacityRemaining"] <= 0:
+        raise RuntimeError("the DataNodes have no space left")
+    if state["FSState"] != "Operational":
+        raise RuntimeError(f"the NameNode is in {state['FSState']}")
+    free_gb = state["CapacityRemaining"] / 1e9
+    return f"WebHDFS answers; {state['NumLiveDataNodes']} live DataNode(s), {free_gb:.1f} GB free"
 
 
 def _probe_hbase(settings: Settings) -> str:
+    """Table operations work: the default namespace's row is readable (hbase:meta and hbase:namespace online).
+
+    The Thrift server answers as soon as it runs and the master lists tables before it has finished
+    initialising; its last step is loading the namespaces, so reading one means creates will succeed.
+    """
     from websessions.clients import hbase
 
     with hbase.connect(settings, timeout_ms=int(PROBE_TIMEOUT_S * 1000)) as conn:
-        return f"{len(conn.tables())} tables"
+        tables = conn.tables()
+        if not conn.table(NAMESPACE_TABLE).row(b"default"):
+            raise RuntimeError("the master has not loaded the namespaces yet")
+        return f"{len(tables)} tables"
 
 
 def _probe_hive(settings: Settings) -> str:
@@ -82,9 +118,10 @@ def _probe_airflow(settings: Settings) -> str:
 
     health = AirflowApi(settings, timeout_s=PROBE_TIMEOUT_S).health()
     unhealthy = [part for part, value in health.items() if (value or {}).get("status") not in ("healthy", None)]
-    if unhealthy:
-        raise RuntimeError("unhealthy: " + ", ".join(unhealthy))
-    return "metadatabase and scheduler healthy"
+    missing = [part for part in AIRFLOW_COMPONENTS if (health.get(part) or {}).get("status") != "healthy"]
+    if unhealthy or missing:
+        raise RuntimeError("not healthy: " + ", ".join(dict.fromkeys([*unhealthy, *missing])))
+    return f"{', '.join(AIRFLOW_COMPONENTS)} healthy"
 
 
 PROBES: dict[str, Callable[[Settings], str]] = {

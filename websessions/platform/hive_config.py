@@ -25,9 +25,9 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from websessions.platform.artifacts import classpath
+from websessions.platform.site_xml import site_xml
 from websessions.settings import Settings
 
 THRIFT_SERVER_MAIN = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
@@ -134,20 +134,13 @@ def spark_defaults(settings: Settings) -> dict[str, str]:
     }
 
 
-def _xml(properties: dict[str, str]) -> str:
-    body = "".join(
-        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in properties.items()
-    )
-    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
-
-
 def write_conf(settings: Settings, conf_dir: Path) -> None:
     """Render ``hive-site.xml`` (0600), ``spark-defaults.conf`` and ``log4j2.properties`` into ``conf_dir``."""
     conf_dir.mkdir(parents=True, exist_ok=True)
     site = conf_dir / "hive-site.xml"
     site.touch(mode=0o600)
     site.chmod(0o600)
-    site.write_text(_xml(hive_site(settings)))
+    site.write_text(site_xml(hive_site(settings)))
     defaults = "".join(f"{k} {v}\n" for k, v in spark_defaults(settings).items())
     (conf_dir / "spark-defaults.conf").write_text(defaults)
     (conf_dir / "log4j2.properties").write_text(LOG4J2)

@@ -23,8 +23,6 @@ from websessions.platform.airflow_config import airflow_env, airflow_executable,
 from websessions.stack.process import ProcessSpec
 from websessions.stack.service import Service, StackError, summarize_output
 
-#: Components whose status ``/api/v2/monitor/health`` must report as healthy (no triggerer runs here).
-HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
 #: ``airflow db migrate`` output lines worth echoing: a new schema, or each migration of an old one.
 _MIGRATION_PROGRESS = re.compile(r"Creating Airflow database tables|Running upgrade \S+ -> \S+")
 
@@ -95,10 +93,12 @@ class Airflow(Service):
         ]
 
     def healthy(self) -> bool:
-        from websessions.clients.airflow import AirflowApi
+        """:data:`websessions.pipeline_state.PROBES`' Airflow check: metadatabase, scheduler and dag-processor
+        healthy (raises otherwise)."""
+        from websessions.pipeline_state import PROBES
 
-        health = AirflowApi(self.settings, timeout_s=5).health()
-        return all((health.get(part) or {}).get("status") == "healthy" for part in HEALTH_COMPONENTS)
+        PROBES["airflow"](self.settings)
+        return True
 
     def after_start(self) -> None:
         """Prove the generated login works: a token, then an authenticated API call with it."""

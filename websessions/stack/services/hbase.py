@@ -28,8 +28,8 @@ import signal
 import subprocess
 import sys
 import threading
-from xml.sax.saxutils import escape
 
+from websessions.platform.site_xml import site_xml
 from websessions.stack.jvm import java_argv
 from websessions.stack.process import ProcessSpec, die_with_parent
 from websessions.stack.service import Service, port_open
@@ -56,9 +56,6 @@ logger.nativecode.level = ERROR
 
 MASTER_MAIN = "org.apache.hadoop.hbase.master.HMaster"
 THRIFT_MAIN = "org.apache.hadoop.hbase.thrift.ThriftServer"
-#: Milliseconds a health probe waits on the Thrift socket.
-PROBE_TIMEOUT_MS = 5000
-NAMESPACE_TABLE = "hbase:namespace"
 #: Seconds the supervisor gives each stage: the stop client, the cluster shutdown, the JVM's SIGTERM.
 SHUTDOWN_GRACE_S = 20.0
 STOP_CLIENT_HEAP = "128m"
@@ -121,16 +118,9 @@ class HBase(Service):
             "hbase.thrift.server.socket.read.timeout": str(s.hbase_thrift_idle_timeout_ms),
         }
 
-    def _site_xml(self) -> str:
-        props = "".join(
-            f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
-            for k, v in self.site_properties().items()
-        )
-        return f'<?xml version="1.0"?>\n<configuration>\n{props}</configuration>\n'
-
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "hbase-site.xml").write_text(self._site_xml())
+        (self.conf_dir / "hbase-site.xml").write_text(site_xml(self.site_properties()))
         (self.conf_dir / "log4j2.properties").write_text(LOG4J2)
         for sub in ("hbase", "tmp", "zookeeper"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -162,25 +152,14 @@ class HBase(Service):
         ]
 
     def healthy(self) -> bool:
-        """True once table operations succeed: the master is (all but) initialised, hbase:meta online.
-
-        The Thrift server answers as soon as it runs, and the master lists tables before it has
-        finished initialising. The master's last step is loading the namespaces from the
-        ``hbase:namespace`` table; reading the ``default`` namespace's row through Thrift needs
-        hbase:meta and that table online, and a create issued from then on succeeds (within the
-        last ~1 s of initialisation the client retries it transparently).
-        """
-        import happybase
+        """:data:`websessions.pipeline_state.PROBES`' HBase check (table operations work), once Thrift listens."""
+        from websessions.pipeline_state import PROBES
 
         s = self.settings
         if not port_open(s.hbase_host, s.hbase_thrift_port):
-            return False
-        connection = happybase.Connection(s.hbase_host, s.hbase_thrift_port, timeout=PROBE_TIMEOUT_MS)
-        try:
-            connection.tables()
-            return bool(connection.table(NAMESPACE_TABLE).row(b"default"))
-        finally:
-            connection.close()
+            return False  # still starting: spare the log a refused connection per probe
+        PROBES["hbase"](s)
+        return True
 
     def describe(self) -> str:
         s = self.settings

@@ -19,14 +19,11 @@ reported, without the 30 s extension a real cluster waits for.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import urllib.request
-from xml.sax.saxutils import escape
 
-from websessions.clients.hdfs import webhdfs
 from websessions.platform import bootstrap
+from websessions.platform.site_xml import site_xml
 from websessions.stack.jvm import java_argv
 from websessions.stack.process import ProcessSpec
 from websessions.stack.service import Service, StackError, summarize_output
@@ -52,16 +49,6 @@ log4j.logger.http.requests=WARN
 
 NAMENODE_MAIN = "org.apache.hadoop.hdfs.server.namenode.NameNode"
 DATANODE_MAIN = "org.apache.hadoop.hdfs.server.datanode.DataNode"
-#: The NameNode's JMX bean with the live DataNodes, the remaining capacity and the safe-mode state.
-FS_STATE_BEAN = "Hadoop:service=NameNode,name=FSNamesystemState"
-PROBE_TIMEOUT_S = 3.0
-
-
-def _xml(properties: dict[str, str]) -> str:
-    body = "".join(
-        f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n" for k, v in properties.items()
-    )
-    return f'<?xml version="1.0"?>\n<configuration>\n{body}</configuration>\n'
 
 
 class Hdfs(Service):
@@ -129,8 +116,8 @@ class Hdfs(Service):
 
     def prepare(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "core-site.xml").write_text(_xml(self.core_site()))
-        (self.conf_dir / "hdfs-site.xml").write_text(_xml(self.hdfs_site()))
+        (self.conf_dir / "core-site.xml").write_text(site_xml(self.core_site()))
+        (self.conf_dir / "hdfs-site.xml").write_text(site_xml(self.hdfs_site()))
         (self.conf_dir / "log4j.properties").write_text(LOG4J)
         # The web servers look their web apps up on the classpath; Maven's jars ship none (the
         # HTML UI is in the release tarball only), so empty ones serve WebHDFS and /jmx.
@@ -156,20 +143,13 @@ class Hdfs(Service):
             ProcessSpec("hdfs-datanode", self._java(DATANODE_MAIN, []), cwd=self.data_dir),
         ]
 
-    def namenode_state(self) -> dict:
-        """The NameNode's FSNamesystemState JMX bean (live DataNodes, capacity, FSState)."""
-        url = f"http://{self.settings.hdfs_host}:{self.settings.hdfs_http_port}/jmx?qry={FS_STATE_BEAN}"
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            beans = json.load(response)["beans"]
-        if not beans:
-            raise StackError(self.name, "the NameNode publishes no FSNamesystemState yet")
-        return beans[0]
-
     def healthy(self) -> bool:
-        """WebHDFS answers, a DataNode with free space is live, and the NameNode left safe mode."""
-        webhdfs(self.settings, timeout_s=PROBE_TIMEOUT_S).status("/")
-        state = self.namenode_state()
-        return state["NumLiveDataNodes"] >= 1 and state["CapacityRemaining"] > 0 and state["FSState"] == "Operational"
+        """:data:`websessions.pipeline_state.PROBES`' HDFS check: WebHDFS answers, a DataNode with free space
+        is live, and the NameNode left safe mode (raises otherwise)."""
+        from websessions.pipeline_state import PROBES
+
+        PROBES["hdfs"](self.settings)
+        return True
 
     def after_start(self) -> None:
         bootstrap.create_hdfs_dirs(self.settings)
