@@ -221,24 +221,28 @@ def test_an_unmigrated_database_says_to_run_db_migrate(stack) -> None:
             assert cur.fetchone() == (0,)  # nothing was created on the way
 
 
-def test_the_db_command_migrates_and_reports_the_version(stack) -> None:
+def test_the_db_command_migrates_and_reports_the_version_and_a_read_says_to_migrate(stack) -> None:
     with private_database(stack("postgres"), "db_command", migrated=False) as settings:
         env = {**os.environ, **settings.as_env()}
 
         def websessions(*args: str) -> subprocess.CompletedProcess:
-            command = [sys.executable, "-m", "websessions.cli", "db", *args]
+            command = [sys.executable, "-m", "websessions.cli", *args]
             return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
-        status = websessions("status")
+        status = websessions("db", "status")
         assert status.returncode == 1
         assert f"at version 0, expected {expected_version()} (run `websessions db migrate`)" in status.stdout
-        first, second = websessions("migrate"), websessions("migrate")
+        report = websessions("report", "--from", BATCH_DAY, "--to", BATCH_DAY)
+        assert (report.returncode, report.stderr.strip()) == (
+            1, f"error: the serving schema is at version 0, expected {expected_version()}: run `websessions db migrate`"
+        )  # fmt: skip
+        first, second = websessions("db", "migrate"), websessions("db", "migrate")
         assert (first.returncode, second.returncode) == (0, 0), first.stderr[-2000:]
         assert [line for line in first.stdout.splitlines() if line.startswith("applied ")] == [
             f"applied {m.version:04d}_{m.name}" for m in migrations()
         ]
         assert "(0 migration(s) applied)" in second.stdout
-        status = websessions("status")
+        status = websessions("db", "status")
         assert (status.returncode, f"expected {expected_version()} (current)" in status.stdout) == (0, True)
 
 

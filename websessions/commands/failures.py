@@ -53,12 +53,13 @@ def unreachable(exc: BaseException, settings: Settings) -> ConnectionError | Non
 
 def one_line(exc: BaseException, settings: Settings) -> tuple[int, str] | None:
     """The exit code and the line to print for a failure the user can act on; None for anything else (a bug)."""
+    from websessions.db_migrations import SchemaNotCurrent
     from websessions.ingest import IngestError
     from websessions.stack.service import StackError
 
     if isinstance(exc, IngestError):  # Kafka failed under ingest, generate --kafka, demo: with what was acknowledged
         return exit_codes.UNREACHABLE, f"error: {exc.summary()}"
-    if isinstance(exc, StackError):
+    if isinstance(exc, StackError | SchemaNotCurrent):  # SchemaNotCurrent: a database not migrated yet
         return exit_codes.FAILED, f"error: {exc}"
     failure = unreachable(exc, settings)
     if failure is not None:
