@@ -110,11 +110,16 @@ class KafkaPublisher:
             config["message.timeout.ms"] = max(int(delivery_timeout_s * 1000), linger_ms + 1)
         if queue_max_kbytes is not None:
             config["queue.buffering.max.kbytes"] = queue_max_kbytes
+        self.refused: str | None = None  # why Kafka refused our SASL credentials, if it did
+        config["error_cb"] = self._client_error
         self.producer = kafka.producer(settings, **config)
         self.block_when_full = block_when_full
         self.poll_inline = poll_inline
         self.count_deliveries = count_deliveries
         self.result = IngestResult()
+
+    def _client_error(self, err) -> None:
+        self.refused = kafka.log_refusal(self.settings, err) or self.refused
 
     def _event_delivered(self, err, _msg) -> None:
         if err is None:
@@ -190,6 +195,9 @@ class KafkaPublisher:
         else:
             detail = ""
         if not brokers:
+            self.producer.poll(0)  # serves librdkafka's error events: a refused login among them
+            if self.refused:
+                raise IngestError(self.refused, self.result)
             where = self.settings.kafka_bootstrap
             raise IngestError(f"kafka at {where} is unreachable (no answer within {timeout_s:g}s{detail})", self.result)
 

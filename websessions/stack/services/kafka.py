@@ -1,8 +1,16 @@
-"""Kafka 4 in KRaft mode: one JVM that is broker and controller, with the product's topics."""
+"""Kafka 4 in KRaft mode: one JVM that is broker and controller, with the product's topics.
+
+Its PLAINTEXT listener is ``kafka_port``. With ``kafka_sasl_listener`` it also listens on ``kafka_sasl_port``
+(SASL_PLAINTEXT, SCRAM-SHA-512, bound like the others), and the SCRAM user ``kafka_sasl_username`` with
+``kafka_sasl_password`` is created (or its password set) through the admin API once the broker runs: the
+listener that the product's clients, configured for a secured Kafka, are tested against. The service
+itself (health probe, SCRAM user, topics) always talks to its PLAINTEXT listener.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import subprocess
 import uuid
 
@@ -28,13 +36,44 @@ logger.apache.level = WARN
 """
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
 class Kafka(Service):
     name = "kafka"
     process_names = ("kafka",)
     start_timeout_s = 90.0
 
     def ports(self) -> list[int]:
-        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+        s = self.settings
+        return [s.kafka_port, s.kafka_controller_port, *([s.kafka_sasl_port] if s.kafka_sasl_listener else [])]
+
+    @property
+    def plaintext(self):
+        """The settings of a client of this broker's PLAINTEXT listener (the service's own probes and setup)."""
+        return dataclasses.replace(self.settings, kafka_bootstrap_servers="", kafka_security_protocol="PLAINTEXT")
+
+    def _listeners(self) -> list[str]:
+        """The listeners, advertised and mapped to their protocols; with the SASL listener, its SCRAM login."""
+        s = self.settings
+        host = s.bind_host
+        listeners = {"PLAINTEXT": (s.kafka_host, s.kafka_port), "CONTROLLER": (host, s.kafka_controller_port)}
+        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT"}
+        if s.kafka_sasl_listener:
+            listeners["SASL_PLAINTEXT"] = (s.kafka_host, s.kafka_sasl_port)
+            protocols["SASL_PLAINTEXT"] = "SASL_PLAINTEXT"
+        lines = [
+            "listeners=" + ",".join(f"{name}://{host}:{port}" for name, (_, port) in listeners.items()),
+            "advertised.listeners=" + ",".join(f"{name}://{adv}:{port}" for name, (adv, port) in listeners.items()),
+            "listener.security.protocol.map=" + ",".join(f"{name}:{proto}" for name, proto in protocols.items()),
+        ]
+        if s.kafka_sasl_listener:
+            lines += [
+                f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+                f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        return lines
 
     def _server_properties(self) -> str:
         s = self.settings
@@ -44,12 +83,9 @@ class Kafka(Service):
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.bootstrap.servers={host}:{s.kafka_controller_port}",
-                f"listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://{s.kafka_host}:{s.kafka_port},"
-                f"CONTROLLER://{host}:{s.kafka_controller_port}",
+                *self._listeners(),
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 f"log.dirs={self.data_dir / 'logs'}",
                 f"num.partitions={s.kafka_partitions}",
                 "offsets.topic.replication.factor=1",
@@ -100,16 +136,43 @@ class Kafka(Service):
 
         if not port_open(self.settings.kafka_host, self.settings.kafka_port):
             return False  # still starting: spare the log a refused connection per probe
-        PROBES["kafka"](self.settings)  # a broker in the cluster metadata; raises otherwise
+        PROBES["kafka"](self.plaintext)  # a broker in the cluster metadata; raises otherwise
         return True
 
     def after_start(self) -> None:
+        if self.settings.kafka_sasl_listener:
+            self._upsert_scram_user()
         try:
-            bootstrap.create_topics(self.settings)
+            bootstrap.create_topics(self.plaintext)
         except ConnectionError as exc:
             raise StackError(self.name, str(exc)) from exc
+
+    def _upsert_scram_user(self) -> None:
+        """Create the SASL listener's SCRAM user, or set its password (idempotent)."""
+        from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+        from websessions.clients import kafka
+
+        s = self.settings
+        if not (s.kafka_sasl_username and s.kafka_sasl_password):
+            raise StackError(
+                self.name,
+                "the SASL listener needs a SCRAM user: set WEBSESSIONS_KAFKA_SASL_USERNAME and "
+                "WEBSESSIONS_KAFKA_SASL_PASSWORD (or WEBSESSIONS_KAFKA_SASL_LISTENER=false)",
+            )
+        credential = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upsert = UserScramCredentialUpsertion(s.kafka_sasl_username, credential, s.kafka_sasl_password.encode())
+        admin = kafka.admin(self.plaintext)  # held until the futures resolve (destroyed, it fails them)
+        for user, future in admin.alter_user_scram_credentials([upsert], request_timeout=15).items():
+            try:
+                future.result()
+            except Exception as exc:
+                raise StackError(self.name, f"creating the SCRAM user {user} failed: {exc}") from exc
 
     def describe(self) -> str:
         s = self.settings
         topics = ", ".join(bootstrap.product_topics(s))
-        return f"bootstrap {s.kafka_bootstrap}; topics {topics}"
+        sasl = (
+            f", SASL_PLAINTEXT {s.kafka_host}:{s.kafka_sasl_port} ({SCRAM_MECHANISM})" if s.kafka_sasl_listener else ""
+        )
+        return f"bootstrap {s.kafka_host}:{s.kafka_port}{sasl}; topics {topics}"
