@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from websessions.clients.kafka import java_client_properties
 from websessions.events import format_time_ms
 from websessions.sessions import SessionRule
 
@@ -132,7 +133,7 @@ def kafka_source(t_env: TableEnvironment, settings: Settings, rule: SessionRule,
     options = {
         "connector": "kafka",
         "topic": settings.kafka_topic_events,
-        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        **java_client_properties(settings, prefix="properties."),
         "properties.group.id": group_id,
         "properties.auto.offset.reset": "earliest",
         "properties.isolation.level": "read_committed",
@@ -420,7 +421,7 @@ def updates_sink(t_env: TableEnvironment, settings: Settings, name: str = "web_s
     options = {
         "connector": "upsert-kafka",
         "topic": settings.kafka_topic_session_updates,
-        "properties.bootstrap.servers": settings.kafka_bootstrap,
+        **java_client_properties(settings, prefix="properties."),
         "properties.linger.ms": "20",
         "properties.compression.type": "lz4",
         "key.format": "raw",
