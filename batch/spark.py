@@ -1,4 +1,4 @@
-"""The in-process Spark session of the batch jobs, configured from settings only.
+"""The Spark session of the batch jobs (started in-process or by spark-submit), configured from settings only.
 
 With ``hive=True`` the session talks to the Hive metastore exactly as HiveServer2 does: the metastore
 properties are the ones :func:`websessions.platform.hive_config.hive_site` renders into HiveServer2's
@@ -12,6 +12,7 @@ minutes and ISO-8601 formatting in the transforms are UTC by construction.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from websessions.settings import Settings
@@ -60,13 +61,12 @@ def hive_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def spark_session(settings: Settings, app_name: str, *, hive: bool = True) -> SparkSession:
-    """A local Spark session (``settings.spark_master``) with small memory; Hive support when ``hive``.
+def session_conf(settings: Settings, app_name: str, *, hive: bool = True) -> dict[str, str]:
+    """The Spark configuration of a batch session: master, memory, UTC, local dirs; the metastore when ``hive``.
 
-    ``hive=False`` is for engine tests: no metastore, no HDFS, a throw-away local warehouse.
+    The one source of the batch job's conf, whether the job starts Spark in-process (:func:`spark_session`)
+    or is submitted with ``spark-submit`` (:mod:`batch.submit`). Writes the driver's log4j2 file it names.
     """
-    from pyspark.sql import SparkSession
-
     tmp = settings.data_dir / "batch" / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     log_conf = settings.conf_dir / "batch" / "log4j2.properties"
@@ -99,6 +99,29 @@ def spark_session(settings: Settings, app_name: str, *, hive: bool = True) -> Sp
         # The job acts on HDFS as the stack's user, like the HiveServer2 service (Hadoop reads the
         # HADOOP_USER_NAME system property when the variable is not set).
         conf["spark.driver.extraJavaOptions"] += f" -DHADOOP_USER_NAME={settings.hdfs_user}"
+    return conf
+
+
+def submitted() -> bool:
+    """Whether this Python process is the driver of an application ``spark-submit`` launched.
+
+    Its JVM then runs already, with the master and launch options given at submit (PySpark's own
+    gateway launcher checks the same variable).
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_session(settings: Settings, app_name: str, *, hive: bool = True) -> SparkSession:
+    """A Spark session with :func:`session_conf`; Hive support when ``hive``.
+
+    Started in-process on ``settings.spark_master``, or, under ``spark-submit``, on the master it was
+    submitted to. ``hive=False`` is for engine tests: no metastore, no HDFS, a throw-away local warehouse.
+    """
+    from pyspark.sql import SparkSession
+
+    conf = session_conf(settings, app_name, hive=hive)
+    if submitted():
+        del conf["spark.master"]
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

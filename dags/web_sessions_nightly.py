@@ -9,13 +9,14 @@
    `WEBSESSIONS_RAW_WAIT_TIMEOUT_S` (6 h). A day with no events at all is skipped (with everything
    after it) once a later day is complete, or when its scheduled run is a catch-up run started more
    than `days_late_allowed + 1` days after it (a fresh deployment's days before its first data).
-2. **spark_batch** — the Spark job `batch/sessions_job.py --date D` (sessions, daily stats, history
-   and the analytics tables — agents and bots, event types, load times, hourly trends, page
-   co-visits — into Hive; `sessions`, `domain_daily_stats` and the analytics tables into Postgres,
-   replaced atomically). It
-   runs as its own process (`python -m batch.sessions_job`), Spark in-process on `local[2]`: the
-   documented equivalent of a SparkSubmitOperator for the single-machine stack (the job builds
-   its own session from settings, so no spark-submit flags or Airflow connection are needed).
+2. **spark_batch** — `spark-submit batch/sessions_job.py --date D` through the Spark provider's
+   `SparkSubmitOperator` and the connection `websessions_spark` (`batch.submit`: the master from
+   `spark_master` — `local[2]` on one machine, the Spark master on a cluster — in client mode, so
+   the driver's progress is the task's log): sessions, daily stats, history and the analytics
+   tables — agents and bots, event types, load times, hourly trends, page co-visits — into Hive;
+   `sessions`, `domain_daily_stats` and the analytics tables into Postgres, replaced atomically.
+   Its conf (memory, metastore, jars) is the one an in-process batch session gets, rendered when
+   the task runs.
 3. **register_hive_partitions** — re-syncs partitions through HiveServer2; D must be there.
 4. **check_export** — Postgres holds exactly the sessions and events of Hive's partition D.
 5. **reconcile** — HBase (speed) vs Postgres (batch) for D, stored in `reconciliation`; fails over
@@ -31,18 +32,16 @@ may point it at another dataset, `{"settings": {"raw_events_dir": ..., "hive_dat
 from __future__ import annotations
 
 import os
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, task
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from websessions.nightly import run_env
+from batch.submit import APPLICATION, SPARK_CONN_ID
+from websessions.nightly import spark_submit_conf, spark_submit_env
 
-REPO = Path(__file__).resolve().parent.parent
 # How long the sensor waits for D to complete; an env read, no service call at parse time.
 RAW_WAIT_TIMEOUT_S = int(os.environ.get("WEBSESSIONS_RAW_WAIT_TIMEOUT_S", str(6 * 3600)))
 
@@ -120,7 +119,9 @@ with DAG(
     # another day (late data, a rerun); the Spark step itself runs one day at a time (max_active_tis_per_dag).
     max_active_runs=3,
     doc_md=__doc__,
-    user_defined_macros={"run_env": run_env},
+    user_defined_macros={"spark_submit_conf": spark_submit_conf, "spark_submit_env": spark_submit_env},
+    # The Spark step's conf and env render to dicts (at run time, from settings: no secret at parse time).
+    render_template_as_native_obj=True,
     tags=["websessions", "batch", "nightly"],
     default_args={
         "owner": "websessions",
@@ -130,14 +131,17 @@ with DAG(
         "max_retry_delay": timedelta(minutes=10),
     },
 ):
-    spark_batch = BashOperator(
+    spark_batch = SparkSubmitOperator(
         task_id="spark_batch",
-        bash_command=f"{{{{ run_env(dag_run.conf) }}}} {sys.executable} -m batch.sessions_job --date {{{{ ds }}}}",
-        cwd=str(REPO),
-        append_env=True,
+        conn_id=SPARK_CONN_ID,
+        application=str(APPLICATION),
+        application_args=["--date", "{{ ds }}"],
+        name="websessions-batch-{{ ds }}",
+        conf="{{ spark_submit_conf(dag_run.conf, ds) }}",
+        env_vars="{{ spark_submit_env(dag_run.conf) }}",
         execution_timeout=timedelta(hours=1),
         max_active_tis_per_dag=1,
-        doc_md="The Spark batch of day D (`python -m batch.sessions_job --date D`), Spark in-process.",
+        doc_md="The Spark batch of day D, `spark-submit batch/sessions_job.py --date D` (see `batch.submit`).",
     )
     (
         migrate_serving_schema()

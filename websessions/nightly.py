@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shlex
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-from websessions.settings import ENV_PREFIX, Settings, get_settings
+from websessions.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,18 @@ def run_settings(conf: Mapping | None) -> Settings:
     return dataclasses.replace(get_settings(), **run_overrides(conf))
 
 
-def run_env(conf: Mapping | None) -> str:
-    """The run's overrides as shell assignments (``WEBSESSIONS_<NAME>=value ...``) for a command line."""
-    return " ".join(f"{ENV_PREFIX}{k.upper()}={shlex.quote(v)}" for k, v in run_overrides(conf).items())
+def spark_submit_conf(conf: Mapping | None, dt: str) -> dict[str, str]:
+    """The ``--conf`` options of the run's Spark submit of day ``dt`` (:func:`batch.submit.submit_conf`)."""
+    from batch.submit import submit_conf
+
+    return submit_conf(run_settings(conf), dt)
+
+
+def spark_submit_env(conf: Mapping | None) -> dict[str, str]:
+    """The environment of the run's Spark submit: its dataset overrides (:func:`batch.submit.submit_env`)."""
+    from batch.submit import submit_env
+
+    return submit_env(run_overrides(conf))
 
 
 def raw_day_state(settings: Settings, dt: str, catch_up_started: date | None = None) -> str:

@@ -6,6 +6,7 @@ the Airflow mapping prints the environment a container evaluates, the jar manife
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -244,6 +245,10 @@ def test_airflow_configuration_is_the_local_mapping_of_the_cluster_settings(tmp_
     assert Path(exported["AIRFLOW__CORE__DAGS_FOLDER"]) == REPO / "dags"
     assert exported["AIRFLOW_HOME"] == str(tmp_path / "data" / "airflow")
     assert not any(line.startswith("export WEBSESSIONS_") for line in lines)
+    # The nightly DAG's Spark connection: the cluster's master, as local[2] is on one machine.
+    spark = json.loads(exported["AIRFLOW_CONN_WEBSESSIONS_SPARK"])
+    assert spark["host"] == SHARED_ENV["WEBSESSIONS_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert spark["extra"]["deploy-mode"] == "client"
 
 
 def test_airflow_logs_are_shared_where_the_api_server_reads_them() -> None:

@@ -5,6 +5,8 @@ one place that maps settings to Airflow configuration (metadata DB on the Postgr
 LocalExecutor, the execution API URL, the JWT secret). Login is Airflow 3's Simple auth manager: one
 admin user, ``settings.airflow_user``, whose password (``settings.airflow_password``) is written by
 :func:`write_passwords_file` into the file the auth manager reads, so it never invents one of its own.
+The Spark connection the nightly DAG submits through, :data:`SPARK_CONN_ID`, is part of the environment
+too (``AIRFLOW_CONN_WEBSESSIONS_SPARK``, :func:`spark_connection`): its master is ``settings.spark_master``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from websessions.settings import Settings
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+#: The Airflow connection the nightly DAG's ``SparkSubmitOperator`` submits the batch through (batch.submit).
+SPARK_CONN_ID = "websessions_spark"
 
 
 def airflow_executable() -> str:
@@ -77,7 +81,23 @@ def airflow_env(settings: Settings, home: Path, passwords_file: Path) -> dict[st
     for section, options in config.items():
         for key, value in options.items():
             env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
-    return {**settings.as_env(), **env}
+    return {**settings.as_env(), **env, **spark_connection_env(settings)}
+
+
+def spark_connection(settings: Settings) -> dict:
+    """The Spark connection in Airflow's JSON form: ``settings.spark_master`` (``local[2]``, ``spark://host:7077``)
+    in client deploy mode (the driver's output is the task's log), submitted with the ``spark-submit`` on the
+    ``PATH`` (``batch.submit.submit_env`` puts the virtualenv's first)."""
+    return {
+        "conn_type": "spark",
+        "host": settings.spark_master,
+        "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
+    }
+
+
+def spark_connection_env(settings: Settings) -> dict[str, str]:
+    """``AIRFLOW_CONN_WEBSESSIONS_SPARK``: the Spark connection as an environment variable."""
+    return {f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}": json.dumps(spark_connection(settings))}
 
 
 def write_passwords_file(settings: Settings, path: Path) -> None:
