@@ -88,16 +88,6 @@ class ReportRow:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def ensure_serving_schema(settings: Settings) -> None:
-    """Fail with :class:`websessions.db_migrations.SchemaNotCurrent` unless the serving schema (``sessions``,
-    ``speed_sessions``, ``reconciliation``, the report's views) is migrated; never runs DDL (the schema is
-    ``postgres/migrations``, applied by ``websessions db migrate``)."""
-    from websessions.db_migrations import serving_connection
-
-    with serving_connection(settings):
-        pass
-
-
 def refresh_speed_sessions(settings: Settings, dt: str, sessions: Iterable[Session]) -> int:
     """Replace day ``dt`` of ``speed_sessions`` with the speed layer's current sessions (one transaction)."""
     from websessions.db_migrations import serving_connection

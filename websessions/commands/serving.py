@@ -68,10 +68,9 @@ def _report(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from websessions.report import day_layers, domain_report, ensure_serving_schema
+    from websessions.report import day_layers, domain_report
 
     settings = get_settings()
-    ensure_serving_schema(settings)
     if args.by:
         from websessions.commands.analytics import print_series
 
