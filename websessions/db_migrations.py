@@ -4,8 +4,9 @@
 up), ``websessions db migrate`` and the nightly DAG's first task call it. It takes an advisory lock (two
 runners queue instead of racing), applies in one transaction every migration not yet recorded in
 ``schema_version`` (one row per applied version: version, name, when) and records it there; a second run
-applies nothing. Readers and writers never run DDL: they call :func:`check_current` (or connect
-through :func:`serving_connection`), which fails with :class:`SchemaNotCurrent` — naming the version
+applies nothing. Readers never run DDL, and writers never change the schema (the batch's day swap
+makes and attaches its own partition): they connect through :func:`serving_connection`
+(:func:`check_current`), which fails with :class:`SchemaNotCurrent` — naming the version
 found, the one expected and the command that fixes it — on a database not at the latest version.
 
 The files are found under the repository root (``postgres/migrations``), as ``hive/ddl`` is; each is
