@@ -65,17 +65,6 @@ class IngestError(RuntimeError):
         )
 
 
-class _LibrdkafkaDebugLog:
-    """librdkafka's own log lines (one per reconnect attempt while Kafka is down) at debug level:
-    the failure reaches the user once, as :class:`IngestError`'s cause."""
-
-    def __init__(self, logger: logging.Logger):
-        self.logger = logger
-
-    def log(self, _level: int, msg: str, *args) -> None:
-        self.logger.debug(msg, *args)
-
-
 class KafkaPublisher:
     """Validates and produces events; ``close()`` waits for every acknowledgement.
 
@@ -104,7 +93,7 @@ class KafkaPublisher:
         config: dict[str, object] = {
             "queue.buffering.max.messages": queue_max_messages,
             "linger.ms": linger_ms,
-            "logger": _LibrdkafkaDebugLog(logging.getLogger("websessions.ingest.librdkafka")),
+            "logger": kafka.LibrdkafkaDebugLog(logging.getLogger("websessions.ingest.librdkafka")),
         }
         if delivery_timeout_s is not None:
             config["message.timeout.ms"] = max(int(delivery_timeout_s * 1000), linger_ms + 1)

@@ -21,6 +21,21 @@ log = logging.getLogger(__name__)
 QUIET_DISCONNECTS = {"log.connection.close": False}
 
 
+class LibrdkafkaDebugLog:
+    """librdkafka's own log lines (one per reconnect attempt while Kafka is down) at debug level on ``logger``,
+    instead of librdkafka printing them to stderr: a failure reaches the user once, as the error of the call."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    def log(self, _level: int, msg: str, *args: object) -> None:
+        self.logger.debug(msg, *args)
+
+
+def _quiet() -> dict[str, Any]:
+    return {**QUIET_DISCONNECTS, "logger": LibrdkafkaDebugLog(logging.getLogger(f"{__name__}.librdkafka"))}
+
+
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 _JAAS_MODULES = {
@@ -121,7 +136,7 @@ def producer(settings: Settings, **overrides: Any):
         "acks": "all",
         "linger.ms": 20,
         "compression.type": "lz4",
-        **QUIET_DISCONNECTS,
+        **_quiet(),
         **overrides,
     }
     return Producer(config)
@@ -137,7 +152,7 @@ def consumer(settings: Settings, group_id: str, **overrides: Any):
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        **QUIET_DISCONNECTS,
+        **_quiet(),
         **overrides,
     }
     return Consumer(config)
