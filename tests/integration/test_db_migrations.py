@@ -292,3 +292,24 @@ def test_an_unpartitioned_sessions_table_is_converted_into_day_partitions_by_the
         store(settings, BATCH_DAY, {HOST: HostReconciliation(HOST, matched=1)}, max_ratio=1.0)
         (row,) = [r for r in domain_report(settings, BATCH_DAY, BATCH_DAY) if r.host == HOST]
         assert (row.layer, row.sessions) == ("batch", sum(s.dt == BATCH_DAY for s in sessions))
+
+
+def test_the_nightly_dags_first_task_migrates_the_runs_database(stack, tmp_path, monkeypatch) -> None:
+    """``migrate_serving_schema``, called as Airflow calls it for a run whose conf points at another database."""
+    from types import SimpleNamespace
+
+    from websessions.settings import REPO_ROOT
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "web_sessions_nightly.py"))
+    dag = bag.dags["web_sessions_nightly"]
+    (first,) = [task for task in dag.tasks if not task.upstream_task_ids]
+    assert first.task_id == "migrate_serving_schema"
+    with private_database(stack("postgres"), "dag_migrate", migrated=False) as settings:
+        run = SimpleNamespace(conf={"settings": {"postgres_db": settings.postgres_db}})
+        assert first.python_callable(dag_run=run) == [f"{m.version:04d}_{m.name}" for m in migrations()]
+        assert first.python_callable(dag_run=run) == []
+        assert sessions_of_day(settings, BATCH_DAY) == []  # readable: the schema is there
