@@ -86,3 +86,26 @@ def test_the_security_settings_come_from_the_environment_and_the_password_is_not
     assert librdkafka_config(settings)["sasl.password"] == "p4ssw0rd-xyz"
     assert settings.kafka_bootstrap == "127.0.0.1:9094"
     assert "p4ssw0rd-xyz" not in repr(settings)
+
+
+def test_the_stacks_kafka_adds_a_loopback_sasl_scram_listener_when_asked() -> None:
+    from websessions.stack.services.kafka import Kafka
+
+    plain = Kafka(Settings())
+    assert "SASL" not in plain._server_properties() and plain.ports() == [9092, 9093]
+    sasl = Kafka(dataclasses.replace(Settings(), kafka_sasl_listener=True, kafka_sasl_port=19094))
+    props = dict(line.split("=", 1) for line in sasl._server_properties().splitlines() if "=" in line)
+    assert (
+        props["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_PLAINTEXT://127.0.0.1:19094"
+    )
+    assert props["advertised.listeners"].endswith(",SASL_PLAINTEXT://127.0.0.1:19094")
+    assert props["listener.security.protocol.map"].endswith(",SASL_PLAINTEXT:SASL_PLAINTEXT")
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"  # the broker's own traffic stays on PLAINTEXT
+    assert sasl.ports() == [9092, 9093, 19094]
+    # The service's own probes and setup use the PLAINTEXT listener, whatever the clients are pointed at.
+    secured = dataclasses.replace(
+        sasl.settings, kafka_security_protocol="SASL_PLAINTEXT", kafka_bootstrap_servers="x:1"
+    )
+    assert Kafka(secured).plaintext.kafka_bootstrap == "127.0.0.1:9092"
+    assert Kafka(secured).plaintext.kafka_security_protocol == "PLAINTEXT"

@@ -15,6 +15,7 @@ import subprocess
 import uuid
 
 from websessions.platform import bootstrap
+from websessions.settings import Settings
 from websessions.stack.jvm import java_argv
 from websessions.stack.process import ProcessSpec
 from websessions.stack.service import Service, StackError, port_open, summarize_output
@@ -49,7 +50,7 @@ class Kafka(Service):
         return [s.kafka_port, s.kafka_controller_port, *([s.kafka_sasl_port] if s.kafka_sasl_listener else [])]
 
     @property
-    def plaintext(self):
+    def plaintext(self) -> Settings:
         """The settings of a client of this broker's PLAINTEXT listener (the service's own probes and setup)."""
         return dataclasses.replace(self.settings, kafka_bootstrap_servers="", kafka_security_protocol="PLAINTEXT")
 
