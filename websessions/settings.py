@@ -176,7 +176,24 @@ class Settings:
     airflow_fernet_key: str = ""
     dags_dir: Path = REPO_ROOT / "dags"
 
-    # Spark and Flink run in-process when jobs run.
+    # Spark and Flink run in-process when jobs run (spark_master local[2]), or in cluster mode on the
+    # stack's standalone clusters (`websessions stack up --cluster`, stack_cluster): a Flink session
+    # cluster (a JobManager, flink_taskmanagers TaskManagers of one slot each, checkpoints on HDFS) and a
+    # Spark master with one worker; spark_master is then the Spark master's unless set (docs/cluster.md).
+    stack_cluster: bool = False
+    flink_host: str = "127.0.0.1"
+    flink_rest_port: int = 8081
+    flink_rpc_port: int = 6123
+    flink_taskmanagers: int = 2
+    flink_jobmanager_memory: str = "768m"
+    flink_taskmanager_memory: str = "1024m"
+    flink_checkpoints_dir: str = "/websessions/flink/checkpoints"
+    spark_master_host: str = "127.0.0.1"
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8082
+    spark_worker_ui_port: int = 8083
+    spark_worker_cores: int = 1
+    spark_worker_memory: str = "1g"
     spark_master: str = "local[2]"
     # The batch job caches a day's events uncompressed (batch.spark): 10M events need about 3 GB of it.
     spark_driver_memory: str = "4g"
@@ -282,6 +299,24 @@ class Settings:
         return f"hdfs://{self.hdfs_host}:{self.hdfs_rpc_port}"
 
     @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.flink_host}:{self.flink_rest_port}"
+
+    @property
+    def spark_cluster_master(self) -> str:
+        """The stack's Spark standalone master (cluster mode)."""
+        return f"spark://{self.spark_master_host}:{self.spark_master_port}"
+
+    @property
+    def spark_master_ui_url(self) -> str:
+        return f"http://{self.spark_master_host}:{self.spark_master_ui_port}"
+
+    def in_cluster_mode(self) -> Settings:
+        """These settings with ``stack_cluster`` on; ``spark_master`` the stack's Spark master unless set."""
+        master = self.spark_cluster_master if self.spark_master == Settings.spark_master else self.spark_master
+        return dataclasses.replace(self, stack_cluster=True, spark_master=master)
+
+    @property
     def webhdfs_url(self) -> str:
         return f"http://{self.hdfs_host}:{self.hdfs_http_port}"
 
@@ -373,7 +408,8 @@ def load_settings(env: dict[str, str] | None = None, create_secrets: bool = True
         for name in missing:
             if stored.get(name):
                 values[name] = stored[name]
-    return Settings(**values)
+    settings = Settings(**values)
+    return settings.in_cluster_mode() if settings.stack_cluster else settings
 
 
 @cache

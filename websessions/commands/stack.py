@@ -12,6 +12,8 @@ def _stack(args: argparse.Namespace) -> int:
     from websessions.stack import manager
 
     settings = get_settings()
+    if getattr(args, "cluster", False):
+        settings = settings.in_cluster_mode()
     if args.action == "up":
         manager.up(settings, only=args.services)
     elif args.action == "down":
@@ -71,7 +73,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     stack_sub = stack.add_subparsers(dest="action", required=True)
     up = stack_sub.add_parser("up", help="start every service (idempotent) and wait until each answers")
     up.add_argument("services", nargs="*", help="only these services (and what they depend on)")
-    down = stack_sub.add_parser("down", help="stop the services the stack started; data is kept")
+    up.add_argument(
+        "--cluster",
+        action="store_true",
+        help="cluster mode: also a Flink session cluster (UI :8081) and a Spark standalone cluster (UI :8082)",
+    )
+    down = stack_sub.add_parser("down", help="stop the services the stack started (the clusters too); data is kept")
     down.add_argument("--wipe", action="store_true", help="also remove all data, logs and configs")
     stack_sub.add_parser("status", help="service, port, pid, healthy; the Airflow URL and login (exit 3: one is down)")
     logs = stack_sub.add_parser("logs", help="the log of one service")

@@ -17,7 +17,7 @@ from rich.table import Table
 from websessions.platform.artifacts import ArtifactError
 from websessions.settings import Settings
 from websessions.stack.process import ManagedProcess
-from websessions.stack.registry import SERVICE_ORDER, build_service, build_services
+from websessions.stack.registry import ALL_ORDER, CLUSTER_ORDER, build_service, build_services, default_order
 from websessions.stack.service import Service, StackError, port_open, summarize_output, wait_until
 from websessions.stack.supervisor import job_states
 
@@ -34,10 +34,10 @@ def _managed(settings: Settings, service: Service) -> list[ManagedProcess]:
 
 def _with_dependencies(settings: Settings, only: list[str] | None) -> list[str]:
     if not only:
-        return list(SERVICE_ORDER)
-    unknown = [name for name in only if name not in SERVICE_ORDER]
+        return list(default_order(settings))
+    unknown = [name for name in only if name not in ALL_ORDER]
     if unknown:
-        raise StackError(unknown[0], f"unknown service; known: {', '.join(SERVICE_ORDER)}")
+        raise StackError(unknown[0], f"unknown service; known: {', '.join(ALL_ORDER)}")
     wanted: set[str] = set()
     pending = list(only)
     while pending:
@@ -45,7 +45,7 @@ def _with_dependencies(settings: Settings, only: list[str] | None) -> list[str]:
         if name not in wanted:
             wanted.add(name)
             pending.extend(build_service(settings, name).depends_on)
-    return [name for name in SERVICE_ORDER if name in wanted]
+    return [name for name in ALL_ORDER if name in wanted]
 
 
 def up(settings: Settings, only: list[str] | None = None) -> list[ManagedProcess]:
@@ -140,9 +140,9 @@ def _healthy(service: Service) -> bool:
 
 
 def down(settings: Settings, wipe: bool = False) -> None:
-    """Stop every process the stack started (by pid), in reverse order; ``wipe`` removes all data."""
-    services = build_services(settings)
-    for name in reversed(SERVICE_ORDER):
+    """Stop every process the stack started (by pid), the clusters' too, in reverse order; ``wipe`` removes all data."""
+    services = build_services(settings, ALL_ORDER)
+    for name in reversed(ALL_ORDER):
         for proc in reversed(_managed(settings, services[name])):
             if proc.stop():
                 console.print(f"  stopped {proc.name}")
@@ -153,10 +153,12 @@ def down(settings: Settings, wipe: bool = False) -> None:
 
 
 def status_rows(settings: Settings) -> list[dict]:
-    """One row per service: name, ports, pids, healthy, detail."""
+    """One row per service: name, ports, pids, healthy, detail (the clusters' in cluster mode or while they run)."""
     rows = []
-    for name, service in build_services(settings).items():
+    for name, service in build_services(settings, ALL_ORDER).items():
         pids = [p.pid() for p in _managed(settings, service)]
+        if name in CLUSTER_ORDER and not settings.stack_cluster and not any(pids):
+            continue
         running = all(pid is not None for pid in pids)
         rows.append(
             {
@@ -228,9 +230,9 @@ def print_jobs(settings: Settings) -> None:
 
 
 def print_logs(settings: Settings, service_name: str, lines: int = 60) -> None:
-    services = build_services(settings)
+    services = build_services(settings, ALL_ORDER)
     if service_name not in services:
-        raise StackError(service_name, f"unknown service; known: {', '.join(SERVICE_ORDER)}")
+        raise StackError(service_name, f"unknown service; known: {', '.join(ALL_ORDER)}")
     for proc in _managed(settings, services[service_name]):
         print(f"==> {proc.log_file} <==")
         print(proc.log_tail(lines))

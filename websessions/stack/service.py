@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
 import time
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +109,12 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def get_json(url: str, timeout: float = 3.0) -> dict:
+    """The JSON answer of an HTTP GET (a service's REST status)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
