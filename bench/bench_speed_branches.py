@@ -7,7 +7,13 @@ No Kafka, HBase or checkpoints: the seeded workload of ``bench_speed.py`` is wri
 ``+``) run on the local Flink into a ``blackhole`` sink; the time includes the job's start. The
 operator runs in ``metric`` too (it is what produces the minutes), its session rows then unused.
 
+The DataStream path of ``websessions speed start`` (``SpeedStream``, :func:`streaming.sessions_job.stream_updates`):
+``stream-decode`` (the Jackson decoder and the classifier only) and ``stream`` (the whole job: sessions and
+metrics as update rows; the file has no partitions, so no counters or late rows, as ``session+metric``), into
+Flink's discarding sink.
+
     .venv/bin/python bench/bench_speed_branches.py --events 1000000 source session metric session+metric
+    .venv/bin/python bench/bench_speed_branches.py --events 1000000 stream-decode stream session+metric
 """
 
 from __future__ import annotations
@@ -39,7 +45,33 @@ def events_file(n: int) -> Path:
     return path
 
 
+def run_stream(variant: str, path: Path) -> float:
+    from pyflink.java_gateway import get_gateway
+
+    from websessions.platform.artifacts import classpath
+
+    settings = load_settings(create_secrets=False)
+    rule = SessionRule.from_settings(settings)
+    t_env = sessions_job.stream_table_environment()
+    jars = [*classpath(settings, "flink-connectors"), sessions_job.operator_jar(settings)]
+    sessions_job.configure(t_env, settings, jars=jars, checkpoint_dir=None)
+    events = sessions_job.file_events(t_env, path, rule)
+    caps = sessions_job.StateCaps.from_settings(settings)
+    stream = sessions_job.get_java_class(sessions_job.STREAM_CLASS)
+    pipeline = stream.pipeline(
+        events, rule.timeout_ms, settings.speed_emit_interval_ms, caps.max_ids_per_session,
+        caps.max_urls_per_session, sessions_job.METRIC_STATE_S * 1000, False, "",
+    )  # fmt: skip
+    result = pipeline.accepted() if variant == "stream-decode" else pipeline.updates()
+    sink = get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink()
+    started = time.monotonic()
+    sessions_job.execute_stream(t_env, result, sink, f"bench {variant}").get_job_execution_result().result()
+    return time.monotonic() - started
+
+
 def run(variant: str, path: Path) -> float:
+    if variant.startswith("stream"):
+        return run_stream(variant, path)
     settings = load_settings(create_secrets=False)
     rule = SessionRule.from_settings(settings)
     t_env = sessions_job.stream_table_environment()

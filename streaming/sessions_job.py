@@ -216,9 +216,13 @@ def operator_jar(
 ) -> Path:
     """The jar of the session operator (``streaming/java``; or of ``sources`` compiled also against
     ``classpath``), compiled on first use (see :mod:`websessions.platform.javac`)."""
+    from websessions.platform.artifacts import classpath as jar_set
     from websessions.platform.javac import build_jar, pyflink_classpath
 
-    return build_jar(settings, name, sources, [*pyflink_classpath(), *classpath])
+    # The Kafka connector: the DataStream source (SpeedStream) is compiled against it; a job that runs it has
+    # its jars in pipeline.jars (the SQL path's jobs need them anyway).
+    connector = jar_set(settings, "flink-connectors")
+    return build_jar(settings, name, sources, [*pyflink_classpath(), *connector, *classpath])
 
 
 def hbase_sink_jar(settings: Settings, hbase_client: Sequence[Path]) -> Path:
@@ -247,6 +251,82 @@ def execute_to_hbase(updates: Table, sink: JavaObject, job_name: str) -> JobClie
     t_env = updates._t_env
     env = get_java_class("websessions.speed.hbase.HBaseSessionSink").attach(t_env._j_tenv, updates._j_table, sink)
     return JobClient(env.executeAsync(job_name))
+
+
+STREAM_CLASS = "websessions.speed.SpeedStream"
+
+
+def kafka_events(t_env: StreamTableEnvironment, settings: Settings, group_id: str) -> JavaObject:
+    """``settings.kafka_topic_events`` as a DataStream of decoded events (``SpeedStream.kafka``: the Kafka
+    connector's ``KafkaSource``, Jackson's streaming parser, the source's watermarks per partition), from the
+    group's committed offsets (the earliest on first use; a restored job from its checkpoint's)."""
+    from pyflink.java_gateway import get_gateway
+
+    properties = get_gateway().jvm.java.util.Properties()
+    for key, value in java_client_properties(settings).items():
+        properties.setProperty(key, value)
+    return get_java_class(STREAM_CLASS).kafka(
+        _exec_env(t_env), settings.kafka_bootstrap, settings.kafka_topic_events, group_id, properties,
+        settings.allowed_lateness_s * 1000, settings.speed_idle_timeout_s * 1000,
+    )  # fmt: skip
+
+
+def file_events(t_env: StreamTableEnvironment, path: Path, rule: SessionRule) -> JavaObject:
+    """The events of a JSON-lines file as :func:`kafka_events` gives them (bounded; no partitions or offsets)."""
+    return get_java_class(STREAM_CLASS).file(_exec_env(t_env), str(path), rule.allowed_lateness_ms)
+
+
+def stream_updates(
+    events: JavaObject,
+    rule: SessionRule,
+    emit_interval_ms: int,
+    caps: StateCaps,
+    kafka_metadata: bool = True,
+    uid_prefix: str = "",
+) -> JavaObject:
+    """The whole job on the DataStream path (``SpeedStream.updates``): the update rows of
+    :func:`speed_updates` (the same classification, sessions, metrics, counters and late events, the same
+    operator) without SQL or Table conversions; ``ukey`` is left NULL (the HBase sink keys its rows itself).
+    ``uid_prefix`` tells apart the operators of several pipelines in one job (the job's own: none)."""
+    return get_java_class(STREAM_CLASS).updates(
+        events, rule.timeout_ms, emit_interval_ms, caps.max_ids_per_session, caps.max_urls_per_session,
+        METRIC_STATE_S * 1000, kafka_metadata, uid_prefix,
+    )  # fmt: skip
+
+
+def execute_stream(t_env: StreamTableEnvironment, updates: JavaObject, sink: JavaObject, job_name: str) -> JobClient:
+    """Run the job that writes ``updates`` (:func:`stream_updates`) through ``sink`` (a Flink ``Sink`` of rows:
+    :func:`hbase_sink`, or a discarding one); the table environment's configuration applies."""
+    from pyflink.common.job_client import JobClient
+
+    return JobClient(get_java_class(STREAM_CLASS).execute(t_env._j_tenv, updates, sink, job_name))
+
+
+def job_name(settings: Settings) -> str:
+    return f"websessions speed layer ({settings.kafka_topic_events})"
+
+
+def submit_to_hbase(t_env: StreamTableEnvironment, settings: Settings) -> JobClient:
+    """The speed layer's job, as ``websessions speed start`` (:mod:`streaming.runner`) and :func:`main` submit
+    it: ``settings.kafka_topic_events`` -> :func:`stream_updates` -> :func:`hbase_sink`. ``t_env`` is
+    set up by :func:`configure` (a restore from a checkpoint included); every recovery state (offsets, sessions,
+    metrics, counters, watermark floors) is in the job's checkpoints."""
+    events = kafka_events(t_env, settings, source_group_id(settings))
+    rule = SessionRule.from_settings(settings)
+    updates = stream_updates(events, rule, settings.speed_emit_interval_ms, StateCaps.from_settings(settings))
+    return execute_stream(t_env, updates, hbase_sink(settings), job_name(settings))
+
+
+def _exec_env(t_env: StreamTableEnvironment) -> JavaObject:
+    """The DataStream environment under ``t_env``, with the table environment's configuration (:func:`configure`:
+    jars, checkpoints, parallelism)."""
+    from pyflink.java_gateway import get_gateway
+
+    j_t_env = t_env._j_tenv
+    env = j_t_env.execEnv()
+    loader = get_gateway().jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    env.configure(j_t_env.getConfig().getConfiguration(), loader)
+    return env
 
 
 def get_java_class(name: str) -> JavaClass:
@@ -499,7 +579,14 @@ def source_group_id(settings: Settings) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``flink run -py streaming/sessions_job.py [--bootstrap HOST:PORT] [--topic T] [--updates-topic T]``:
-    connection details default to the settings (``WEBSESSIONS_*``) and may be overridden here."""
+    connection details default to the settings (``WEBSESSIONS_*``) and may be overridden here.
+
+    ``--sink hbase`` runs the job of ``websessions speed start`` (:func:`submit_to_hbase`: the DataStream path
+    into HBase, every recovery state in its checkpoints), ``--sink updates`` (the default while the cluster's
+    image lacks the HBase client jars) the SQL path into the update topic for ``speed-writer``. Outside a
+    cluster: ``--jars`` (what is not in Flink's ``lib/``), ``--restore-from`` (a checkpoint, as ``flink run
+    --fromSavepoint`` on a cluster) and ``--wait`` (block until the job ends: a local mini-cluster lives in
+    this process)."""
     import dataclasses
 
     from websessions.settings import load_settings
@@ -510,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates-topic", help="the session updates topic")
     parser.add_argument("--checkpoint-dir", help="checkpoint directory (a cluster sets it in its own config)")
     parser.add_argument("--operator-jar", help="the session operator's jar, if it is not in Flink's lib/")
+    parser.add_argument("--sink", choices=("updates", "hbase"), default="updates", help="where the updates go")
+    parser.add_argument("--jars", nargs="*", default=[], help="further jars for the job (outside a cluster)")
+    parser.add_argument("--restore-from", help="a checkpoint to restore (outside a cluster)")
+    parser.add_argument("--wait", action="store_true", help="with --sink hbase: block until the job ends")
     args = parser.parse_args(argv)
     settings = load_settings(create_secrets=False)
     if args.bootstrap:
@@ -521,8 +612,15 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, kafka_topic_session_updates=args.updates_topic)
     # The operator's jar is in Flink's lib/ on a cluster (docker/flink/Dockerfile); pass --operator-jar elsewhere.
     t_env = stream_table_environment()
-    jars = [Path(args.operator_jar)] if args.operator_jar else []
-    configure(t_env, settings, jars=jars, checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None)
+    jars = [Path(j) for j in ([args.operator_jar] if args.operator_jar else []) + args.jars]
+    checkpoint_dir = Path(args.checkpoint_dir) if args.checkpoint_dir else None
+    restore = Path(args.restore_from).resolve().as_uri() if args.restore_from else None
+    configure(t_env, settings, jars=jars, checkpoint_dir=checkpoint_dir, restore_from=restore)
+    if args.sink == "hbase":
+        job = submit_to_hbase(t_env, settings)
+        if args.wait:
+            job.get_job_execution_result().result()
+        return 0
     build(t_env, settings, source_group_id(settings)).execute().wait()
     return 0
 
