@@ -17,8 +17,9 @@ Each pass (every ``alerts_poll_interval_s``): read every monitored host's rows f
 wait for the acknowledgements, then write them and the last judged minute to Postgres in one transaction.
 After a crash the minutes after the saved one are judged again: Kafka may get an alert twice (same key),
 the table keeps one row per ``(host, minute, kind)``. On start the detector's baseline is rebuilt by
-replaying the ``alerts_baseline_minutes`` before the saved minute, alerts discarded; the first start judges
-from the oldest row of that many minutes back.
+replaying the ``alerts_baseline_minutes`` before the saved minute, alerts discarded, and the
+``alerts_season_days`` before those are recorded for the seasonal expectation, unjudged; the first start
+records the days before it and judges from the oldest row of the last ``alerts_baseline_minutes``.
 
 Limit: when every monitored host is silent, nothing moves the watermark and no minute closes: a silence
 of all sites is seen when traffic returns (``alerts status`` shows how old the last judged minute is).
@@ -33,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from websessions.anomalies import Alert, Detector, Thresholds, monitored_hosts
+from websessions.anomalies import MINUTES_PER_DAY, Alert, Detector, Thresholds, monitored_hosts
 from websessions.settings import Settings
 from websessions.stores import postgres_alerts
 from websessions.stores.hbase_sessions import HBaseSessions, MinuteMetrics
@@ -97,16 +98,26 @@ class AlertRunner:
         """Where judging resumes: after the saved minute (the baseline replayed before it), or on a first start
         at the oldest row of the last ``alerts_baseline_minutes``."""
         window = self.settings.alerts_baseline_minutes
+        season = self.thresholds.season_days * MINUTES_PER_DAY
         saved = postgres_alerts.progress(self.settings, self.source)
         if saved is None:
-            rows = self._rows(store, ready - window + 1)
-            return min((m for m in rows if m <= ready), default=ready)
+            rows = self._rows(store, ready - window + 1 - season)
+            start = min((m for m in rows if ready - window < m <= ready), default=ready)
+            self._remember(rows, start)
+            return start
         resume = saved[0] + 1
-        rows = self._rows(store, resume - window)
+        rows = self._rows(store, resume - window - season)
         if rows:
             warm_from = max(min(rows), resume - window)
+            self._remember(rows, warm_from)
             self._feed(rows, warm_from, resume - 1)  # the baseline as it was; those alerts were sent already
         return resume
+
+    def _remember(self, rows: dict[int, dict[str, MinuteMetrics]], before: int) -> None:
+        """Record the minutes of ``rows`` before ``before`` (from the oldest row) for the seasonal expectation."""
+        for minute in range(min((m for m in rows if m < before), default=before), before):
+            cells = rows.get(minute, {})
+            self.detector.remember(minute, {host: (m.events, m.errors, m.active_users) for host, m in cells.items()})
 
     def poll(self, store: HBaseSessions) -> list[Alert]:
         """Judge every minute closed since the last pass; returns the alerts raised (already sent and saved)."""

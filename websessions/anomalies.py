@@ -14,10 +14,21 @@ the k-minute sums of the baseline, by a robust z score ``(observed - median) / s
 pages: counts vary more than Poisson's), the square root as a Poisson floor where the MAD of small counts
 is 0. Short windows catch a large change in its first minute, longer ones a smaller or quieter one.
 
+Drops have two more tests, for quiet sites, where an 80 % drop of a few users a minute stays within the
+spread above: a count-aware one, the signed root of the Poisson deviance of the observed users against the
+expected, ``sqrt(2 (o ln(o/e) - o + e))``, divided by ``sqrt(drop_dispersion)`` (a visitor is counted in
+every minute he reads, so window sums vary more than Poisson's), and a *seasonal* expectation: the median,
+over the host's last ``season_days`` days, of the same window's sum at the same minute of the day. A trailing
+hour lags when the traffic grows in the morning; the same minute on past days does not, and it knows the
+daily dips (a site's users falling at midnight are no incident). A drop must then be a drop against both,
+and a spike a spike against both (the users coming back after the dip are no incident either).
+
 Kinds (``KINDS``), each with a floor on the expected count so that quiet hours do not alert:
 
-- ``spike``: observed ≥ ``spike_ratio`` × expected and z ≥ ``spike_z``;
-- ``drop``: observed ≤ (1 − ``drop_ratio``) × expected and −z ≥ ``drop_z``;
+- ``spike``: observed ≥ ``spike_ratio`` × expected (and × the seasonal expectation) and z ≥ ``spike_z``;
+- ``drop``: observed ≤ (1 − ``drop_ratio``) × expected — and × the seasonal expectation once the host has
+  a day of history — and one of: −z ≥ ``drop_z``; the users' and the events' −z both ≥ ``drop_z_both``; the
+  count z against the expected or against the seasonal expectation ≥ ``drop_count_z``;
 - ``silence``: not one event over a window expected to hold ``silence_min_expected`` (it replaces
   ``drop`` for that minute);
 - ``error_rate``: errors / events ≥ ``error_rate_min`` and ≥ ``error_ratio`` × the baseline's pooled rate,
@@ -46,6 +57,7 @@ SPIKE, DROP, SILENCE, ERROR_RATE = "spike", "drop", "silence", "error_rate"
 KINDS = (SPIKE, DROP, ERROR_RATE, SILENCE)
 MAD_TO_SIGMA = 1.4826
 WINDOW_CORRELATION = 1.5
+MINUTES_PER_DAY = 1440
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,9 @@ class Thresholds:
     drop_ratio: float = 0.6
     drop_z: float = 3.5
     drop_z_both: float = 3.0
+    drop_count_z: float = 4.0
+    drop_dispersion: float = 2.0
+    season_days: int = 7
     silence_min_expected: float = 15.0
     silence_z: float = 3.0
     error_rate_min: float = 0.25
@@ -76,6 +91,8 @@ class Thresholds:
             raise ValueError("alerts_min_baseline_minutes must be between 1 and alerts_baseline_minutes")
         if not 0 < self.drop_ratio < 1:
             raise ValueError(f"alerts_drop_ratio must be between 0 and 1, not {self.drop_ratio}")
+        if self.drop_dispersion < 1 or self.season_days < 0:
+            raise ValueError("alerts_drop_dispersion must be at least 1 and alerts_season_days not negative")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -90,6 +107,9 @@ class Thresholds:
             drop_ratio=settings.alerts_drop_ratio,
             drop_z=settings.alerts_drop_z,
             drop_z_both=settings.alerts_drop_z_both,
+            drop_count_z=settings.alerts_drop_count_z,
+            drop_dispersion=settings.alerts_drop_dispersion,
+            season_days=settings.alerts_season_days,
             silence_min_expected=settings.alerts_silence_min_expected,
             silence_z=settings.alerts_silence_z,
             error_rate_min=settings.alerts_error_rate_min,
@@ -153,6 +173,42 @@ def _window_location_spread(values: list[int], k: int, minute_spread: float) -> 
     return expected, spread
 
 
+def _count_z(observed: float, expected: float, dispersion: float) -> float:
+    """How far ``observed`` lies below ``expected`` for counts: the signed root of the Poisson deviance
+    (positive below), divided by ``sqrt(dispersion)``. Unlike ``(o - e) / sqrt(e)`` it is right for small
+    counts: 2 users where 21 were expected score 5.3 (at dispersion 1), where the normal approximation says 4.1."""
+    term = observed * math.log(observed / expected) if observed > 0 else 0.0
+    root = math.sqrt(max(2.0 * (term - observed + expected), 0.0) / dispersion)
+    return root if observed < expected else -root
+
+
+class _Season:
+    """A host's active users per minute over the last ``days`` days, as running totals in a ring: the sum of
+    any window of at most ``longest`` minutes ending at the same minute of a past day in O(1)."""
+
+    def __init__(self, days: int, longest: int):
+        self.days = days
+        self.size = days * MINUTES_PER_DAY + longest + 1
+        self.totals = [0] * self.size  # totals[n % size]: the users of the first n minutes
+        self.minutes = 0
+
+    def add(self, users: int) -> None:
+        total = self.totals[self.minutes % self.size] + users
+        self.minutes += 1
+        self.totals[self.minutes % self.size] = total
+
+    def expected(self, k: int) -> float | None:
+        """The median, over the past days on record, of the users in the k minutes that ended with this minute
+        of the day (the newest minute added); None before a whole day is on record."""
+        sums = []
+        for d in range(1, self.days + 1):
+            end = self.minutes - d * MINUTES_PER_DAY
+            if end - k < 0:
+                break
+            sums.append(self.totals[end % self.size] - self.totals[(end - k) % self.size])
+        return median(sums) if sums else None
+
+
 def _window_sums(values: list[int], k: int) -> list[int]:
     if k == 1:
         return list(values)
@@ -173,6 +229,7 @@ class HostDetector:
         # (events, errors, active users) of each minute
         self.baseline: deque[tuple[int, int, int]] = deque(maxlen=self.t.baseline_minutes)
         self.recent: deque[tuple[int, int, int]] = deque(maxlen=max(self.t.windows))
+        self.season = _Season(self.t.season_days, max(self.t.windows))
         self.quiet_for: dict[str, int] = {}  # active kind -> minutes since it was last seen
         self.excluded = 0  # consecutive anomalous minutes left out of the baseline
         self.last_minute: int | None = None
@@ -180,10 +237,9 @@ class HostDetector:
     def observe(self, minute: int, events: int, errors: int, users: int) -> list[Alert]:
         """Judge ``minute`` (the next closed one; a skipped minute must be fed as zeros first): its events,
         events with an error status, and active users (distinct ips)."""
-        if self.last_minute is not None and minute <= self.last_minute:
-            raise ValueError(f"{self.host}: minute {minute} fed after {self.last_minute}")
-        self.last_minute = minute
+        self._advance(minute)
         self.recent.append((events, errors, users))
+        self.season.add(users)
         findings = self._findings() if len(self.baseline) >= self.t.min_baseline_minutes else {}
         if SILENCE in self.quiet_for and DROP in findings:  # the traffic coming back after a silence
             findings[SILENCE] = findings.pop(DROP)
@@ -215,6 +271,17 @@ class HostDetector:
             self.baseline.append((events, errors, users))
         return alerts
 
+    def remember(self, minute: int, users: int) -> None:
+        """Record ``minute``'s active users for the seasonal expectation without judging it (the runner's
+        replay of past days on start); minutes fed after it must follow it."""
+        self._advance(minute)
+        self.season.add(users)
+
+    def _advance(self, minute: int) -> None:
+        if self.last_minute is not None and minute <= self.last_minute:
+            raise ValueError(f"{self.host}: minute {minute} fed after {self.last_minute}")
+        self.last_minute = minute
+
     def _findings(self) -> dict[str, _Finding]:
         """The strongest finding of each kind over the windows (the first window that finds it, shortest first)."""
         found: dict[str, _Finding] = {}
@@ -231,7 +298,8 @@ class HostDetector:
             errors = sum(x for _, x, _ in recent[-k:])
             events_expected, events_spread = _window_location_spread(events_of, k, one_minute[1])
             events_z = (events - events_expected) / events_spread
-            for kind, finding in self._user_findings(k, observed, expected, spread, events_z).items():
+            seasonal = self.season.expected(k)
+            for kind, finding in self._user_findings(k, observed, expected, spread, events_z, seasonal).items():
                 found.setdefault(kind, finding)
             if ERROR_RATE not in found:
                 finding = self._error_finding(k, events, errors)
@@ -242,12 +310,13 @@ class HostDetector:
         return found
 
     def _user_findings(
-        self, k: int, observed: int, expected: float, spread: float, events_z: float
+        self, k: int, observed: int, expected: float, spread: float, events_z: float, seasonal: float | None
     ) -> dict[str, _Finding]:
         """Spike, drop and silence, judged on active users: one crawler fetching a hundred pages in a minute
         is not a traffic spike, and its bursts would widen the spread of event counts so much that a quiet
         site's outage would hide in it. A drop a little short of ``drop_z`` in users counts when the events
-        drop as much (both z at least ``drop_z_both``)."""
+        drop as much (both z at least ``drop_z_both``), or when the count z says so (against the trailing
+        or the ``seasonal`` expectation, None without a day of history)."""
         t = self.t
         out = {}
         z = (observed - expected) / spread
@@ -255,11 +324,26 @@ class HostDetector:
             out[SILENCE] = _Finding(SILENCE, 0, expected, -z, k)
         if expected < t.min_expected:
             return out
-        if observed <= (1 - t.drop_ratio) * expected and (-z >= t.drop_z or min(-z, -events_z) >= t.drop_z_both):
-            out[DROP] = _Finding(DROP, observed, expected, -z, k)
-        if observed >= t.spike_ratio * expected and z >= t.spike_z:
+        drop = self._drop_finding(k, observed, expected, z, events_z, seasonal)
+        if drop is not None:
+            out[DROP] = drop
+        if observed >= t.spike_ratio * max(expected, seasonal or 0.0) and z >= t.spike_z:
             out[SPIKE] = _Finding(SPIKE, observed, expected, z, k)
         return out
+
+    def _drop_finding(
+        self, k: int, observed: int, expected: float, z: float, events_z: float, seasonal: float | None
+    ) -> _Finding | None:
+        t = self.t
+        keep = 1 - t.drop_ratio
+        if observed > keep * expected or (seasonal is not None and observed > keep * seasonal):
+            return None
+        if -z >= t.drop_z or min(-z, -events_z) >= t.drop_z_both:
+            return _Finding(DROP, observed, expected, -z, k)
+        for base in (expected, seasonal):
+            if base is not None and (count_z := _count_z(observed, base, t.drop_dispersion)) >= t.drop_count_z:
+                return _Finding(DROP, observed, base, count_z, k)
+        return None
 
     def _error_finding(self, k: int, events: int, errors: int) -> _Finding | None:
         t = self.t
@@ -290,6 +374,11 @@ class Detector:
             events, errors, users = counts.get(host, (0, 0, 0))
             alerts.extend(detector.observe(minute, events, errors, users))
         return alerts
+
+    def remember(self, minute: int, counts: Mapping[str, tuple[int, int, int]]) -> None:
+        """Record ``minute`` for every host's seasonal expectation, unjudged (see :meth:`HostDetector.remember`)."""
+        for host, detector in self.hosts.items():
+            detector.remember(minute, counts.get(host, (0, 0, 0))[2])
 
 
 def minute_counts(lines: Iterable[str | bytes]) -> dict[int, dict[str, tuple[int, int, int]]]:

@@ -267,14 +267,20 @@ class Settings:
     # drop_ratio) x expected and z >= drop_z (or the users' and the events' z both >= drop_z_both);
     # silence: no user at all over a window expected to hold silence_min_expected; error_rate: errors /
     # events at least error_rate_min and error_ratio x the baseline's rate, error_min_count errors, binomial
-    # z. A kind is alerted when it starts on a host, again only after clear_minutes without it. Measured in
-    # docs/benchmarks.md (bench/bench_anomalies.py).
+    # z. A kind is alerted when it starts on a host, again only after clear_minutes without it. Drops also
+    # count when the count z (the signed root of the Poisson deviance / sqrt(drop_dispersion)) against the
+    # trailing or the seasonal expectation (the median of the same window at the same minute of the last
+    # season_days days; 0: none) is >= drop_count_z; with a day of history a drop must be one against both.
+    # Measured in docs/benchmarks.md (bench/bench_anomalies.py).
     alerts_min_expected: float = 10.0
     alerts_spike_ratio: float = 3.0
     alerts_spike_z: float = 6.0
     alerts_drop_ratio: float = 0.6
     alerts_drop_z: float = 3.5
     alerts_drop_z_both: float = 3.0
+    alerts_drop_count_z: float = 4.0
+    alerts_drop_dispersion: float = 2.0
+    alerts_season_days: int = 7
     alerts_silence_min_expected: float = 15.0
     alerts_silence_z: float = 3.0
     alerts_error_rate_min: float = 0.25
