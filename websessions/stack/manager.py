@@ -75,6 +75,9 @@ def _start_service(settings: Settings, service: Service, started: list[ManagedPr
     procs = _managed(settings, service)
     running = [p for p in procs if p.pid() is not None]
     if len(running) == len(procs) and _healthy(service):
+        # The idempotent set-up still runs, so a running stack gets what a newer checkout adds
+        # (topics, directories, serving-schema migrations).
+        service.after_start()
         console.print(f"  {service.name}: already up")
         return
     t0 = time.monotonic()

@@ -32,7 +32,8 @@ class Service(ABC):
 
     ``up`` calls, in order: :meth:`prepare` (download artifacts, render config, one-time init;
     idempotent), starts each of :meth:`processes` that is not already running, waits for
-    :meth:`healthy`, then :meth:`after_start` (create topics, databases; idempotent).
+    :meth:`healthy`, then :meth:`after_start` (create topics, databases, migrations; idempotent: it also
+    runs when the service was already up).
     """
 
     name: str
