@@ -486,7 +486,7 @@ def test_analytics_in_postgres_through_the_store_reads(known_day, reference) -> 
     assert sorted(_fields(r) for r in postgres_analytics.event_type_counts(settings, D, D)) == sorted(
         _fields(r) for r in reference["event_types_daily"]
     )
-    assert sorted((r.host, r.page or "", *_fields(r)[3:]) for r in postgres_analytics.load_times(settings, D)) == (
+    assert sorted((r.host, r.page or "", *_fields(r)[2:]) for r in postgres_analytics.load_times(settings, D)) == (
         sorted((r.host, r.page or "", *_fields(r)[2:]) for r in reference["load_times_daily"])
     )
     series = postgres_analytics.hourly_series(settings, D, D)

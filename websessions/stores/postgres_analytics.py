@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from websessions.analytics import SESSION_RANKINGS, AgentClass, page_of_url
+from websessions.analytics import SESSION_RANKINGS, AgentClass, LoadTimeRow, page_of_url
 from websessions.sessions import Session, as_epoch_ms
 from websessions.settings import Settings
 
@@ -130,27 +130,15 @@ def event_type_counts(settings: Settings, dt_from: str, dt_to: str, host: str | 
     return [EventTypeCount(h, t, int(e), int(s)) for h, t, e, s in rows]
 
 
-@dataclass(frozen=True)
-class LoadTimes:
-    """Load-time percentiles of one host (``page`` None: all its pages) or page on one day."""
-
-    dt: str
-    host: str
-    page: str | None
-    samples: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-
-
 def load_times(
     settings: Settings, dt: str, host: str | None = None, pages: bool = True, limit: int | None = None
-) -> list[LoadTimes]:
-    """Load-time percentiles of day ``dt``: per host (page None) and, with ``pages``, per page (the
-    ``limit`` slowest by p95 per host); by host, the host row first."""
+) -> list[LoadTimeRow]:
+    """Load-time percentiles of day ``dt`` (the rows of ``load_times_daily``, as the reference defines them):
+    per host (page None) and, with ``pages``, per page (the ``limit`` slowest by p95 per host); by host, the
+    host row first."""
     rows = _fetch(
         settings,
-        """SELECT dt, host, page, samples, p50_ms, p95_ms, p99_ms FROM (
+        """SELECT host, page, samples, p50_ms, p95_ms, p99_ms FROM (
             SELECT *, row_number() OVER (PARTITION BY host, page IS NULL ORDER BY p95_ms DESC, page COLLATE "C") AS n
             FROM load_times_daily WHERE dt = %(dt)s AND (%(host)s::text IS NULL OR host = %(host)s)
               AND (%(pages)s OR page IS NULL)) ranked
@@ -158,7 +146,7 @@ def load_times(
         ORDER BY host COLLATE "C", page IS NOT NULL, p95_ms DESC, page COLLATE "C\"""",
         {"dt": _day(dt), "host": host, "pages": pages, "limit": limit},
     )
-    return [LoadTimes(d.isoformat(), h, p, int(n), a, b, c) for d, h, p, n, a, b, c in rows]
+    return [LoadTimeRow(h, p, int(n), a, b, c) for h, p, n, a, b, c in rows]
 
 
 @dataclass(frozen=True)
