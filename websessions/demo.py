@@ -69,6 +69,13 @@ def incident_traffic(now: datetime, seed: int) -> tuple[list[str], Incident]:
     return list(inject(lines, [incident])), incident
 
 
+def live_with_incident(live: list[str], now: datetime, seed: int) -> tuple[list[str], Incident]:
+    """The live lines with :func:`incident_traffic` merged in, in event-time order (the speed layer's watermark
+    follows it), and the incident."""
+    busy, incident = incident_traffic(now, seed)
+    return list(heapq.merge(live, busy, key=_event_time)), incident
+
+
 def _event_time(line: str) -> str:
     """The raw event_time text of a line ('' for a malformed line: it is kept, and dead-lettered)."""
     try:
@@ -114,8 +121,7 @@ def run_demo(settings: Settings, events: int = 20_000, seed: int = 7) -> int:
 
     console.print(f"[bold]2.[/bold] simulated traffic: {events} events of {day} (backfill) and live traffic of today")
     backfill, live = traffic(day, events, seed, now)
-    busy, incident = incident_traffic(now, seed)  # merged in time order: the speed layer's watermark follows it
-    live = list(heapq.merge(live, busy, key=_event_time))
+    live, incident = live_with_incident(live, now, seed)
     console.print(f"  with an injected incident: {incident.kind} on {incident.host} from {_minute(incident.start_ms)}")
     for name, lines in (("backfill", backfill), ("live", live)):
         result = publish_lines(settings, lines)
