@@ -1,7 +1,8 @@
 """Runs the speed layer on this machine: the PyFlink job in a local Flink (in this process's JVM), writing
 into HBase from the JVM, until stopped. ``websessions speed start`` runs :func:`run_speed_layer` detached.
 
-The per-event path is all JVM: Kafka -> decoding and classification -> the session operator -> the HBase
+The per-event path is all JVM (:func:`streaming.sessions_job.submit_to_hbase`, the cluster's job too):
+Kafka -> the Jackson decoder and the classifier chained to the source -> the session operator -> the HBase
 sink (``streaming/java-hbase``: coalesced puts through ``BufferedMutator``, flushed every
 ``sessions_job.HBASE_FLUSH_INTERVAL_MS`` and before each checkpoint barrier). This process only declares
 the job and, every couple of seconds, reads the job's progress back from HBase for ``speed status``
@@ -16,8 +17,9 @@ barrier), events read after it are read again and their updates rewritten, idemp
 checkpoint (first start) the job reads from its consumer group's committed offsets, else from the
 earliest. ``speed stop`` (SIGTERM to the process group) and ``kill -9`` take the same path, so a crash is
 the tested case, not a special one. Older job directories are removed once the new job has completed a
-checkpoint of its own. Watermarks are not checkpointed: the floors passed to a restored job come from
-the partitions' progress remembered in the stats file (:func:`watermark_floors`).
+checkpoint of its own. Flink does not checkpoint watermarks; the classifier keeps each partition's
+watermark at the barrier in its operator state (``EventClassifier``), so a restored job judges replayed events
+late as the first run did, with no file of the runner's involved (the stats file is for ``speed status``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 # What Flink says when a checkpoint holds state of operators the job no longer has.
 INCOMPATIBLE_CHECKPOINT = "Cannot map checkpoint/savepoint state"
 LATE_REFRESH_S = 6.0  # how often the runner counts the late events recorded in HBase
-WATERMARK_HISTORY = 500  # entries kept per partition (one per status tick that saw the partition move)
 
 
 def speed_dir(settings: Settings) -> Path:
@@ -83,9 +84,8 @@ class FlinkJob:
         self.job_id: str | None = None
         self.restored_from: Path | None = None
         self.gone = False
-        self.floors: dict[int, int] = {}
 
-    def start(self, history: dict[int, list[tuple[int, int]]] | None = None) -> str:
+    def start(self) -> str:
         from websessions.platform.artifacts import classpath
 
         s = self.settings
@@ -97,7 +97,6 @@ class FlinkJob:
         root = checkpoint_root(s)
         root.mkdir(parents=True, exist_ok=True)
         self.restored_from = latest_checkpoint(root)
-        self.floors = watermark_floors(s, history or {}) if self.restored_from else {}
         t_env = sessions_job.stream_table_environment()
         hbase_client = classpath(s, "hbase-client")
         jars = [
@@ -121,7 +120,7 @@ class FlinkJob:
             )  # fmt: skip
             root.rename(aside)
             root.mkdir(parents=True)
-            self.restored_from, self.floors = None, {}
+            self.restored_from = None
             t_env = sessions_job.stream_table_environment()
             self.client = self._submit(t_env, jars, root)
         self.job_id = str(self.client.get_job_id())
@@ -133,9 +132,7 @@ class FlinkJob:
         s = self.settings
         restore = self.restored_from.resolve().as_uri() if self.restored_from else None
         sessions_job.configure(t_env, s, jars, root, restore_from=restore)
-        updates = sessions_job.kafka_updates(t_env, s, sessions_job.source_group_id(s), watermark_floors=self.floors)
-        name = f"websessions speed layer ({s.kafka_topic_events})"
-        return sessions_job.execute_to_hbase(updates, sessions_job.hbase_sink(s), name)
+        return sessions_job.submit_to_hbase(t_env, s)
 
     def status(self) -> str:
         if self.gone:
@@ -164,8 +161,6 @@ class SpeedProgress:
 
     sources: dict[int, dict] = field(default_factory=dict)  # partition -> the job's counters
     sinks: dict[int, dict] = field(default_factory=dict)  # sink subtask -> its counters since the job started
-    # partition -> [(offset_max, latest valid event ms)]: where each partition's watermark stood
-    watermark_history: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     late_events: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset), recorded in HBase
     open_sessions: int = 0
     swept: int = 0
@@ -173,13 +168,7 @@ class SpeedProgress:
     def refresh(self, store: HBaseSessions, late: bool = True) -> None:
         """Read the progress rows (a few); with ``late``, also scan the late-event table's keys (one row per late
         event ever recorded within the TTL: read less often)."""
-        sources, self.sinks = store.retrying(store.speed_progress, "reading the speed job's progress")
-        for part, row in sources.items():
-            if row.get("t_end") and self.sources.get(part) != row:
-                history = self.watermark_history.setdefault(part, [])
-                history.append((row["offset_max"], parse_time_ms(row["t_end"])))
-                del history[:-WATERMARK_HISTORY]
-        self.sources = sources
+        self.sources, self.sinks = store.retrying(store.speed_progress, "reading the speed job's progress")
         if late:
             self.late_events = sorted(store.retrying(store.late_event_offsets, "reading the late events"))
 
@@ -230,7 +219,6 @@ class SpeedProgress:
             "open_sessions": self.open_sessions,
             "stale_live_views_dropped": self.swept,
             "sources": self.sources,
-            "watermarks": self.watermark_history,
             "late_events": self.late_events,
         }
 
@@ -245,16 +233,14 @@ def run_speed_layer(
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # a vanished JVM is reported by the job status
     kafka.ensure_topics(settings, settings.kafka_topic_events)
     rule = SessionRule.from_settings(settings)
-    previous = read_stats(settings) or {}
-    history = {int(part): [tuple(e) for e in entries] for part, entries in previous.get("watermarks", {}).items()}
-    progress = SpeedProgress(watermark_history=history)
+    progress = SpeedProgress()
     path = stats_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     job = FlinkJob(settings)
     with HBaseSessions(settings) as store:
         store.ensure_table()
         progress.refresh(store)
-        job.start(history)
+        job.start()
         started = time.time()
         last_sweep = last_late = time.monotonic()
         try:
@@ -279,30 +265,6 @@ def run_speed_layer(
                 progress.refresh(store)
             write_stats(settings, path, job, progress, started, "STOPPED")
     return progress.as_stats()
-
-
-def watermark_floors(settings: Settings, history: dict[int, list[tuple[int, int]]]) -> dict[int, int]:
-    """Per partition, a watermark the restored checkpoint had certainly reached: the latest event time the
-    job had read below the offset it committed with its last completed checkpoint, minus the lateness."""
-    from confluent_kafka import TopicPartition
-
-    from websessions.clients import kafka
-
-    if not history:
-        return {}
-    consumer = kafka.consumer(settings, sessions_job.source_group_id(settings))
-    try:
-        wanted = [TopicPartition(settings.kafka_topic_events, p) for p in history]
-        committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10) if tp.offset >= 0}
-    finally:
-        consumer.close()
-    floors = {}
-    for part, entries in history.items():
-        seen = [ms for offset, ms in entries if part in committed and offset < committed[part]]
-        if seen:
-            floors[part] = max(seen) - settings.allowed_lateness_s * 1000
-    log.info("watermark floors after restore: %s", floors)
-    return floors
 
 
 def source_lag(settings: Settings, offsets: dict[int, int]) -> int | None:
@@ -341,7 +303,6 @@ def write_stats(
         started_at=started,
         updated_at=time.time(),
         source_lag=source_lag(settings, stats["source_offsets"]),
-        watermark_floors=job.floors,
     )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(stats, indent=1))
