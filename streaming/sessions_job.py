@@ -33,6 +33,8 @@ Pipeline (pure functions from ``Table`` to ``Table``; :func:`main` only declares
 - :func:`live_metrics`: per host and minute of event time: events, active users (distinct ips), errors,
   summed from the operator's per-subtask (host, minute) aggregates (each emitted once the watermark has passed
   the minute).
+- :func:`top_lists` (``settings.speed_top_lists``): per host and minute of event time, the running counts of
+  pages (per event) and session referrers (per session start), counted in the JVM (``SpeedTopLists``).
 - :func:`source_counters`: per Kafka partition: records decoded, invalid, first and last offset, latest
   valid event time.
 
@@ -48,7 +50,8 @@ The update rows (:data:`UPDATE_COLUMNS`, JSON values keyed by ``ukey``; ``kind``
 last_url, referrer, user_agent, geo), ``drop`` (host, ip, t_start), ``metric`` (host, bucket = minute
 since the epoch, events, users, errors), ``source`` (part, records, invalid, offset_min, offset_max,
 t_end = latest valid event time) and ``late`` (one late event: part, offset_min = its offset, host, ip,
-t_start = its time). Metric and source rows are running totals (each update replaces the previous one).
+t_start = its time), ``top_page``/``top_referrer`` (host, bucket, first_url = the page or referrer host,
+events = its count). Metric, top and source rows are running totals (each update replaces the previous one).
 """
 
 from __future__ import annotations
@@ -234,12 +237,12 @@ def hbase_sink_jar(settings: Settings, hbase_client: Sequence[Path]) -> Path:
 def hbase_sink(settings: Settings, flush_interval_ms: int = HBASE_FLUSH_INTERVAL_MS) -> JavaObject:
     """The JVM sink ``websessions.speed.hbase.HBaseSessionSink`` writing into ``settings``' tables (its
     jar and the HBase client's must be on the job's classpath: :func:`hbase_sink_jar`)."""
-    from websessions.stores.hbase_sessions import late_table_name, progress_table_name
+    from websessions.stores.hbase_sessions import late_table_name, progress_table_name, top_table_name
 
     return get_java_class("websessions.speed.hbase.HBaseSessionSink")(
         settings.hbase_host, settings.hbase_zookeeper_port, settings.hbase_table_sessions,
         settings.hbase_table_live_metrics, late_table_name(settings), progress_table_name(settings),
-        flush_interval_ms,
+        top_table_name(settings), flush_interval_ms,
     )  # fmt: skip
 
 
@@ -283,14 +286,29 @@ def stream_updates(
     caps: StateCaps,
     kafka_metadata: bool = True,
     uid_prefix: str = "",
+    top_max_items: int | None = None,
 ) -> JavaObject:
     """The whole job on the DataStream path (``SpeedStream.updates``): the update rows of
     :func:`speed_updates` (the same classification, sessions, metrics, counters and late events, the same
     operator) without SQL or Table conversions; ``ukey`` is left NULL (the HBase sink keys its rows itself).
-    ``uid_prefix`` tells apart the operators of several pipelines in one job (the job's own: none)."""
-    return get_java_class(STREAM_CLASS).updates(
+    ``uid_prefix`` tells apart the operators of several pipelines in one job (the job's own: none). With
+    ``top_max_items``, the live top lists too (:func:`with_top_lists`)."""
+    pipeline = get_java_class(STREAM_CLASS).pipeline(
         events, rule.timeout_ms, emit_interval_ms, caps.max_ids_per_session, caps.max_urls_per_session,
         METRIC_STATE_S * 1000, kafka_metadata, uid_prefix,
+    )  # fmt: skip
+    if top_max_items is None:
+        return pipeline.updates()
+    return with_top_lists(pipeline, rule, emit_interval_ms, top_max_items, uid_prefix)
+
+
+def with_top_lists(pipeline: JavaObject, rule: SessionRule, emit_interval_ms: int, max_items: int,
+                   uid_prefix: str = "") -> JavaObject:  # fmt: skip
+    """The update rows of a ``SpeedStream.Pipeline`` and the live top lists' (``SpeedTopLists.withTopLists``;
+    what they count: :func:`top_lists`), computed from its accepted events and session rows."""
+    return get_java_class(TOP_LISTS_CLASS).withTopLists(
+        pipeline.updates(), pipeline.accepted(), pipeline.sessions(), emit_interval_ms, max_items,
+        TOP_WINDOW_MS + rule.timeout_ms, uid_prefix,
     )  # fmt: skip
 
 
@@ -313,7 +331,10 @@ def submit_to_hbase(t_env: StreamTableEnvironment, settings: Settings) -> JobCli
     metrics, counters, watermark floors) is in the job's checkpoints."""
     events = kafka_events(t_env, settings, source_group_id(settings))
     rule = SessionRule.from_settings(settings)
-    updates = stream_updates(events, rule, settings.speed_emit_interval_ms, StateCaps.from_settings(settings))
+    top = settings.speed_top_max_items_per_minute if settings.speed_top_lists else None
+    updates = stream_updates(
+        events, rule, settings.speed_emit_interval_ms, StateCaps.from_settings(settings), top_max_items=top
+    )
     return execute_stream(t_env, updates, hbase_sink(settings), job_name(settings))
 
 
@@ -422,6 +443,34 @@ def live_metrics(key_minutes: Table) -> Table:
     )
 
 
+TOP_LISTS_CLASS = "websessions.speed.SpeedTopLists"
+# The top lists' counts of a minute live in the job this long after the minute (event time): the read model's
+# hour, plus the session timeout (a referrer counts when its session's first row arrives).
+TOP_WINDOW_MS = 3_600_000
+
+
+def top_lists(
+    accepted_events: Table, sessions: Table, rule: SessionRule, emit_interval_ms: int, max_items: int
+) -> Table:
+    """Per host and minute of event time, the running counts of the live top lists' items (``kind`` ``top_page``
+    or ``top_referrer``, ``host``, ``bucket``, ``first_url`` = the item, ``events`` = its count), computed in the
+    JVM (``SpeedTopLists``): a page (the url's path, as the batch's ``page_views``) counts per accepted event,
+    pre-aggregated per subtask and ``emit_interval_ms``; a referrer host (as the batch's ``referrers``:
+    ``(direct)`` without one) counts per session, from ``sessions`` (:func:`sessionize`'s first table), in the
+    minute of its start. ``max_items`` distinct items per host, minute and list are counted exactly, the
+    rest as ``(other)``. The reference: :func:`websessions.live_top.reference_top_lists`."""
+    from pyflink.table import Table as PyTable
+
+    operator = get_java_class(TOP_LISTS_CLASS)
+    t_env = accepted_events._t_env
+    retain_ms = TOP_WINDOW_MS + rule.timeout_ms
+    j_table = operator.topLists(
+        t_env._j_tenv, accepted_events._j_table, sessions._j_table, emit_interval_ms, max_items, retain_ms
+    )
+    totals = PyTable(j_table, t_env)
+    return _sql(totals, f"SELECT kind, host, bucket, item AS first_url, events FROM {totals}")
+
+
 def source_counters(classified: Table, emit_interval_ms: int) -> Table:
     """Per Kafka partition since the job's state began: rows decoded (``records``), ``invalid``, offset
     range, and the latest valid event time (``t_end``; what the partition's watermark follows). Counted in
@@ -441,6 +490,7 @@ UPDATE_KEYS = {
     "metric": "CONCAT_WS('|', 'metric', host, CAST(bucket AS STRING))",
     "source": "CONCAT_WS('|', 'source', CAST(part AS STRING))",
     "late": "CONCAT_WS('|', 'late', CAST(part AS STRING), CAST(offset_min AS STRING))",
+    "top": "CONCAT_WS('|', kind, host, CAST(bucket AS STRING), first_url)",
 }
 
 
@@ -471,12 +521,14 @@ def speed_updates(
     kafka_metadata: bool = True,
     watermark_floors: Mapping[int, int] | None = None,
     caps: StateCaps | None = None,
+    top_max_items: int | None = None,
 ) -> Table:
-    """The whole job from a source table: sessions (open, closed, dropped), metrics (and, from Kafka,
-    counters and late events, which need the partition and offset: those :func:`classify` flags and those
-    the operator finds behind its own watermark)."""
+    """The whole job from a source table: sessions (open, closed, dropped), metrics, the top lists unless
+    ``top_max_items`` is None (:func:`top_lists`), and, from Kafka, counters and late events, which need the
+    partition and offset: those :func:`classify` flags and those the operator finds behind its own watermark."""
     classified = shared(classify(raw, watermark_floors if kafka_metadata else None))
-    sessions, key_minutes, operator_late = sessionize(accepted(classified), rule, emit_interval_ms, caps)
+    events = accepted(classified)
+    sessions, key_minutes, operator_late = sessionize(events, rule, emit_interval_ms, caps)
     late = None
     if kafka_metadata:
         columns = "part, offset_min, host, ip, t_start"
@@ -487,6 +539,7 @@ def speed_updates(
         metric=live_metrics(key_minutes),
         source=source_counters(classified, emit_interval_ms) if kafka_metadata else None,
         late=late,
+        top=None if top_max_items is None else top_lists(events, sessions, rule, emit_interval_ms, top_max_items),
     )
 
 
@@ -569,7 +622,10 @@ def kafka_updates(
     rule = SessionRule.from_settings(settings)
     raw = kafka_source(t_env, settings, rule, group_id)
     caps = StateCaps.from_settings(settings)
-    return speed_updates(raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors, caps=caps)
+    top = settings.speed_top_max_items_per_minute if settings.speed_top_lists else None
+    return speed_updates(
+        raw, rule, settings.speed_emit_interval_ms, watermark_floors=watermark_floors, caps=caps, top_max_items=top
+    )
 
 
 def source_group_id(settings: Settings) -> str:

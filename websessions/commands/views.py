@@ -69,12 +69,38 @@ def live_table(settings, host: str | None):
     return Group(*lines)
 
 
+def top_table(settings, which: str, minutes: int, host: str | None):
+    """The live top list ``which`` (pages or referrers) of the last ``minutes`` minutes, one table per host."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from websessions.live_top import live_top_lists
+    from websessions.live_view import monitored_hosts
+
+    tables = []
+    for h in [host] if host else monitored_hosts(settings):
+        lists = live_top_lists(settings, h, minutes)
+        unit = "views" if which == "pages" else "sessions"
+        table = Table(title=f"{h}: top {which}, last {minutes} minutes (speed layer)")
+        table.add_column(which[:-1])
+        table.add_column(unit, justify="right")
+        for item, count in lists.of(which):
+            table.add_row(item, str(count))
+        if not lists.of(which):
+            table.add_row("-", "0")
+        tables.append(table)
+    return Group(*tables)
+
+
 def _live(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
     settings = get_settings()
     console = Console()
+    if args.top:
+        console.print(top_table(settings, args.top, args.minutes, args.host))
+        return exit_codes.OK
     if not args.watch:
         console.print(live_table(settings, args.host))
         return exit_codes.OK
@@ -118,6 +144,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     live.add_argument("--host")
     live.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
     live.add_argument("--interval", type=float, help="--watch: seconds between refreshes (dashboard_refresh_s)")
+    live.add_argument("--top", choices=["pages", "referrers"], help="the top 10 pages or referrers instead")
+    live.add_argument("--minutes", type=int, choices=[5, 60], default=60, help="--top: the window (default 60)")
     live.set_defaults(func=_live)
     history = sub.add_parser("history", help="top pages, referrers, countries, sections or paths from Hive")
     history.add_argument("kind", choices=list(TOP_LISTS))

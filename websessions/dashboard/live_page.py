@@ -9,6 +9,7 @@ import streamlit as st
 
 from websessions.dashboard import reads
 from websessions.dashboard.tables import css_key, download, sessions_frame
+from websessions.live_top import WINDOWS_MIN
 from websessions.live_view import CURRENT_MINUTES, LiveView, monitored_hosts
 from websessions.settings import get_settings
 
@@ -56,6 +57,25 @@ def _series(view: LiveView) -> None:
     download(frame, "live_minutes.csv", "the last hour per minute")
 
 
+def _top_lists(view: LiveView) -> None:
+    """Per host of the view, its top pages and referrers of the last 5 or 60 minutes (websessions live --top)."""
+    if view.empty:
+        return
+    minutes = st.radio("Top pages / Top referrers, last", WINDOWS_MIN, index=len(WINDOWS_MIN) - 1, horizontal=True,
+                       format_func=lambda m: f"{m} minutes", key="live_top_minutes")  # fmt: skip
+    for h in view.hosts:
+        lists = reads.top_lists(h.host, minutes)
+        with st.container(key=f"top-{css_key(h.host)}"):
+            pages, referrers = st.columns(2)
+            for column, which, unit in ((pages, "pages", "views"), (referrers, "referrers", "sessions")):
+                column.markdown(f"**{h.host}: top {which}**")
+                rows = lists.of(which)
+                if rows:
+                    column.table(pd.DataFrame(rows, columns=[which[:-1], unit]))
+                else:
+                    column.caption(f"no {which} in the last {minutes} minutes")
+
+
 def _alerts(host: str | None) -> None:
     st.subheader(f"Alerts (last {ALERT_HOURS} hours)")
     found = reads.alerts(ALERT_HOURS, host)
@@ -77,6 +97,7 @@ def live_numbers(host: str | None) -> None:
     _tiles(view)
     _alerts(host)
     _series(view)
+    _top_lists(view)
     st.subheader("Most recent sessions")
     sessions = reads.latest_sessions(host)
     if sessions:

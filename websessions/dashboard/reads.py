@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from websessions import audit, live_view, pipeline_state, report
-from websessions.analytics import LoadTimeRow
+from websessions import audit, live_top, live_view, pipeline_state, report
 from websessions.sessions import Session
 from websessions.settings import get_settings
 from websessions.stores import hive_history, postgres_alerts, postgres_analytics
@@ -27,6 +26,11 @@ HISTORY_TTL_S = 60  # the batch tables change once a night
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def live(host: str | None) -> live_view.LiveView:
     return live_view.live_view(get_settings(), host)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def top_lists(host: str, minutes: int) -> live_top.TopLists:
+    return live_top.live_top_lists(get_settings(), host, minutes)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
@@ -113,7 +117,7 @@ def event_types(dt_from: str, dt_to: str, host: str | None) -> list[postgres_ana
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def load_times(dt: str, host: str | None) -> list[LoadTimeRow]:
+def load_times(dt: str, host: str | None) -> list[postgres_analytics.LoadTimes]:
     return postgres_analytics.load_times(get_settings(), dt, host, pages=True, limit=5)
 
 

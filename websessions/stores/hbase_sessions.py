@@ -18,6 +18,11 @@ Table ``settings.hbase_table_live_metrics`` — grain: one row per host and minu
 ``<host>|<YYYY-MM-DDTHH:MM>``, family ``m``: ``events``, ``active_users`` (distinct ips), ``errors``,
 ``error_rate``; same TTL.
 
+Table ``<hbase_table_live_metrics>_top`` — the live top lists: one row per host and minute of event time, key
+``<host>|<YYYY-MM-DDTHH:MM>`` as the metrics; family ``p``: one cell per page (qualifier the page, value its views),
+family ``r``: one per referrer host (value the sessions that started in the minute with it); running totals
+written by the speed job's sink, summed over the last minutes by :mod:`websessions.live_top`. Same TTL.
+
 Table ``<hbase_table_sessions>_late`` — grain: one row per event the speed layer counted late, key
 ``<dt>|<host>|<ip>|<event time ms, 13 digits>|<partition>|<offset>`` (a replayed late event rewrites its
 row), family ``l``; same TTL. The reconciliation reads it to attribute differences (``late_in_speed``).
@@ -26,7 +31,8 @@ Table ``<hbase_table_sessions>_progress`` — the speed job's progress, written 
 updates it covers: row ``source|<partition>`` (the job's counters of one Kafka partition: ``records``,
 ``invalid``, ``offset_min``, ``offset_max``, ``t_end`` = latest valid event time) and row ``sink|<subtask>``
 (what that sink writer wrote since it started: ``updates``, ``sessions_closed``, ``open_puts``, ``open_deletes``,
-``metric_puts``, ``late_puts``, ``flushes``, ``flushed_at_ms``); family ``p``, no TTL. ``speed status`` reads it.
+``metric_puts``, ``late_puts``, ``top_puts``, ``flushes``, ``flushed_at_ms``); family ``p``, no TTL. ``speed status``
+reads it.
 
 Connections. The Thrift server closes a connection that sent nothing for
 ``hbase.thrift.server.socket.read.timeout`` (``settings.hbase_thrift_idle_timeout_ms``); the next call
@@ -84,6 +90,11 @@ def late_table_name(settings: Settings) -> str:
 def progress_table_name(settings: Settings) -> str:
     """The table of the speed job's progress (its partition counters and its sink's counters)."""
     return f"{settings.hbase_table_sessions}_progress"
+
+
+def top_table_name(settings: Settings) -> str:
+    """The table of the live top lists' counts per host and minute (pages, referrers)."""
+    return f"{settings.hbase_table_live_metrics}_top"
 
 
 def row_key(host: str, ip: str, start_ms: int) -> bytes:
@@ -213,6 +224,7 @@ class HBaseSessions:
         self.metrics_name = settings.hbase_table_live_metrics
         self.late_name = late_table_name(settings)
         self.progress_name = progress_table_name(settings)
+        self.top_name = top_table_name(settings)
         self._connection_cm = None
         self.connection = None
         self.reconnects = 0
@@ -275,6 +287,7 @@ class HBaseSessions:
             self.metrics_name.encode(): {"m": family},
             self.late_name.encode(): {"l": family},
             self.progress_name.encode(): {"p": {"max_versions": 1}},
+            self.top_name.encode(): {"p": family, "r": family},
         }
         for name, families in wanted.items():
             if name not in existing:
@@ -288,7 +301,7 @@ class HBaseSessions:
     def drop_tables(self) -> None:
         """Delete both tables (tests and ``speed reset``)."""
         existing = set(self.connection.tables())
-        for name in (self.sessions_name, self.metrics_name, self.late_name, self.progress_name):
+        for name in (self.sessions_name, self.metrics_name, self.late_name, self.progress_name, self.top_name):
             if name.encode() in existing:
                 self.connection.delete_table(name, disable=True)
 
@@ -426,6 +439,16 @@ class HBaseSessions:
             _minute_of_row(host, key, columns)
             for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop)
         ]
+
+    def top_list_minutes(self, host: str, first_minute: int, last_minute: int) -> Iterator[dict[bytes, bytes]]:
+        """The host's top list cells (``p:<page>``, ``r:<referrer host>`` -> count) of each minute from
+        ``first_minute`` to ``last_minute`` (minutes since the epoch, both included) that has any; none while the
+        speed layer has not created the table (it never ran with the top lists)."""
+        if self.top_name.encode() not in self.connection.tables():
+            return
+        start, stop = metric_key(host, first_minute), metric_key(host, last_minute + 1)
+        for _, columns in self.connection.table(self.top_name).scan(row_start=start, row_stop=stop, batch_size=100):
+            yield columns
 
     def latest_minute(self, host: str) -> MinuteMetrics | None:
         """The host's newest minute of live metrics (one reversed scan of one row), None if it has none."""

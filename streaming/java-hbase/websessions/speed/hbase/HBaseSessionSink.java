@@ -20,7 +20,8 @@ import org.apache.flink.types.Row;
  *
  * <p>Delivery is at least once: every update before a completed checkpoint is in HBase; updates after
  * it are replayed after a restore and rewrite the same cells (every write is a whole record keyed by
- * host, ip and session start, or by host and minute).
+ * host, ip and session start, or by host and minute; a top list's count is a running total per host, minute and
+ * item).
  */
 public final class HBaseSessionSink implements Sink<Row> {
     private static final long serialVersionUID = 1L;
@@ -31,6 +32,7 @@ public final class HBaseSessionSink implements Sink<Row> {
     final String metricsTable;
     final String lateTable;
     final String progressTable;
+    final String topTable;
     final long flushIntervalMs;
     final long writeBufferBytes = 4L << 20;
     final int maxPendingRows = 20_000;
@@ -38,7 +40,7 @@ public final class HBaseSessionSink implements Sink<Row> {
     final long operationTimeoutMs = 60_000L;
 
     public HBaseSessionSink(String zookeeperQuorum, int zookeeperPort, String sessionsTable, String metricsTable,
-            String lateTable, String progressTable, long flushIntervalMs) {
+            String lateTable, String progressTable, String topTable, long flushIntervalMs) {
         if (flushIntervalMs <= 0) {
             throw new IllegalArgumentException("the flush interval must be positive");
         }
@@ -48,6 +50,7 @@ public final class HBaseSessionSink implements Sink<Row> {
         this.metricsTable = metricsTable;
         this.lateTable = lateTable;
         this.progressTable = progressTable;
+        this.topTable = topTable;
         this.flushIntervalMs = flushIntervalMs;
     }
 
@@ -64,7 +67,7 @@ public final class HBaseSessionSink implements Sink<Row> {
      */
     public static StreamExecutionEnvironment attach(StreamTableEnvironment tEnv, Table updates, HBaseSessionSink sink) {
         DataStream<Row> rows = tEnv.toChangelogStream(updates);
-        rows.sinkTo(sink).name("HBase sessions, metrics, late events").uid("hbase-sessions-sink");
+        rows.sinkTo(sink).name("HBase sessions, metrics, top lists, late events").uid("hbase-sessions-sink");
         StreamExecutionEnvironment env = ((AbstractStreamTableEnvironmentImpl) tEnv).execEnv();
         env.configure(tEnv.getConfig().getConfiguration(), Thread.currentThread().getContextClassLoader());
         return env;

@@ -32,8 +32,8 @@ import org.slf4j.LoggerFactory;
  * <p>Updates are coalesced per HBase row until the next flush, with the Python writer's rules
  * ({@code streaming/hbase_sink.py}): a closed record is final (a later open or drop of its row in the
  * same flush changes nothing), a drop removes a pending open record, the newest open record of a row
- * wins; a metric row keeps its newest totals. So each row gets at most one mutation per flush, and a
- * delete never shares a batch (and a server timestamp) with a put of the same cells.
+ * wins; a metric row and a top list's item keep their newest totals. So each cell gets at most one mutation
+ * per flush, and a delete never shares a batch (and a server timestamp) with a put of the same cells.
  *
  * <p>A flush runs every {@code flushIntervalMs} (a processing-time timer in the task's mailbox, so it
  * never races {@link #write}), before each checkpoint barrier ({@link #flush(boolean)} is called by
@@ -48,6 +48,8 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     static final byte[] METRICS = b("m");
     static final byte[] LATE = b("l");
     static final byte[] PROGRESS = b("p");
+    static final byte[] TOP_PAGES = b("p");
+    static final byte[] TOP_REFERRERS = b("r");
     static final byte[] RECORD = b("record");
 
     private final HBaseSessionSink config;
@@ -57,6 +59,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     private final BufferedMutator metrics;
     private final BufferedMutator late;
     private final BufferedMutator progress;
+    private final BufferedMutator top;
     private final int subtask;
     private volatile IOException asyncFailure;
     private ScheduledFuture<?> timer;
@@ -66,12 +69,15 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     private final Map<String, Put> pendingMetrics = new LinkedHashMap<>();
     private final List<Mutation> pendingLate = new ArrayList<>();
     private final Map<String, Put> pendingSources = new LinkedHashMap<>();
+    /** (row key, family, item) -> the newest count of a top list's item. */
+    private final Map<String, Put> pendingTop = new LinkedHashMap<>();
     /** This writer's counters since it started, written to its progress row on every flush. */
     private long sessionsClosed;
     private long openPuts;
     private long openDeletes;
     private long metricPuts;
     private long latePuts;
+    private long topPuts;
     private final Counter puts;
     private final Counter deletes;
     private final Counter updates;
@@ -95,6 +101,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         metrics = connection.getBufferedMutator(params(config.metricsTable, listener));
         late = connection.getBufferedMutator(params(config.lateTable, listener));
         progress = connection.getBufferedMutator(params(config.progressTable, listener));
+        top = connection.getBufferedMutator(params(config.topTable, listener));
         puts = metricGroup.counter("hbasePuts");
         deletes = metricGroup.counter("hbaseDeletes");
         updates = metricGroup.counter("updates");
@@ -128,9 +135,12 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
             case "metric" -> metric(row);
             case "late" -> late(row);
             case "source" -> source(row);
+            case "top_page" -> top(row, TOP_PAGES);
+            case "top_referrer" -> top(row, TOP_REFERRERS);
             default -> throw new IOException("unknown update kind " + what);
         }
-        if (pendingSessions.size() + pendingMetrics.size() + pendingLate.size() >= config.maxPendingRows) {
+        if (pendingSessions.size() + pendingMetrics.size() + pendingLate.size() + pendingTop.size()
+                >= config.maxPendingRows) {
             flushPending();
         }
     }
@@ -172,6 +182,15 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
                 .addColumn(METRICS, b("error_rate"), b(SessionRows.errorRate(errors, events))));
     }
 
+    /** A top list's running count of one item in (host, minute): cell {@code <family>:<item>} of the minute's row. */
+    private void top(Row row, byte[] family) {
+        byte[] key = SessionRows.metricKey(SessionRows.text(row, SessionRows.HOST),
+                SessionRows.number(row, SessionRows.BUCKET));
+        String item = SessionRows.text(row, SessionRows.FIRST_URL); // a top row's item (sessions_job.top_lists)
+        pendingTop.put(new String(key, StandardCharsets.UTF_8) + "|" + (char) family[0] + "|" + item, new Put(key)
+                .addColumn(family, b(item), b(Long.toString(SessionRows.number(row, SessionRows.EVENTS)))));
+    }
+
     private void late(Row row) {
         String time = SessionRows.text(row, SessionRows.T_START);
         long timeMs = SessionRows.epochMs(time);
@@ -198,10 +217,10 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     /** This writer's row {@code sink|<subtask>}: what it wrote since it started, and when it last flushed. */
     private Put sinkProgress() {
         Put put = new Put(b("sink|" + subtask));
-        long[] values = {updates.getCount(), sessionsClosed, openPuts, openDeletes, metricPuts, latePuts, flushes,
-            System.currentTimeMillis()};
+        long[] values = {updates.getCount(), sessionsClosed, openPuts, openDeletes, metricPuts, latePuts, topPuts,
+            flushes, System.currentTimeMillis()};
         String[] names = {"updates", "sessions_closed", "open_puts", "open_deletes", "metric_puts", "late_puts",
-            "flushes", "flushed_at_ms"};
+            "top_puts", "flushes", "flushed_at_ms"};
         for (int i = 0; i < names.length; i++) {
             put.addColumn(PROGRESS, b(names[i]), b(Long.toString(values[i])));
         }
@@ -212,7 +231,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
     void flushPending() throws IOException {
         checkFailure();
         if (pendingSessions.isEmpty() && pendingMetrics.isEmpty() && pendingLate.isEmpty()
-                && pendingSources.isEmpty()) {
+                && pendingSources.isEmpty() && pendingTop.isEmpty()) {
             return;
         }
         List<Mutation> sessionMutations = new ArrayList<>(pendingSessions.size() + 16);
@@ -229,15 +248,20 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         List<Mutation> metricMutations = new ArrayList<>(pendingMetrics.values());
         metricPuts += metricMutations.size();
         latePuts += pendingLate.size();
+        List<Mutation> topMutations = new ArrayList<>(pendingTop.values());
+        topPuts += topMutations.size();
         count(sessionMutations);
         count(metricMutations);
         count(pendingLate);
+        count(topMutations);
         sessions.mutate(sessionMutations);
         metrics.mutate(metricMutations);
         late.mutate(pendingLate);
+        top.mutate(topMutations);
         sessions.flush();
         metrics.flush();
         late.flush();
+        top.flush();
         flushes++;
         // Progress last: the counters of a partition are written once every update before them is in HBase.
         List<Mutation> progressMutations = new ArrayList<>(pendingSources.values());
@@ -248,6 +272,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
         pendingMetrics.clear();
         pendingLate.clear();
         pendingSources.clear();
+        pendingTop.clear();
         checkFailure();
     }
 
@@ -282,6 +307,7 @@ final class HBaseSessionWriter implements SinkWriter<Row> {
             metrics.close();
             late.close();
             progress.close();
+            top.close();
         } finally {
             connection.close();
         }
