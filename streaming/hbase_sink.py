@@ -33,6 +33,8 @@ from websessions.settings import Settings
 from websessions.stores.hbase_sessions import HBaseSessions, MinuteMetrics, session_of_row, start_of
 
 log = logging.getLogger(__name__)
+# The live top lists' update kinds and their HBase families (websessions.stores.hbase_sessions, top table).
+TOP_KINDS = {"top_page": "p", "top_referrer": "r"}
 
 WATERMARK_HISTORY = 500  # entries kept per partition (two a second at the default emission interval)
 LATE_REMEMBERED = 100_000  # late events remembered for exact counting across replays (then counted plainly)
@@ -87,6 +89,7 @@ class SpeedSink:
         self._open_deletes: set[tuple[str, str, int]] = set()
         self._metrics: dict[tuple[str, int], MinuteMetrics] = {}
         self._late: list[tuple[str, str, int, int, int]] = []  # late events to record (host, ip, ms, part, offset)
+        self._top: dict[tuple[str, int, str, str], int] = {}  # (host, minute, kind, item) -> newest count
         self.kinds: Counter = Counter()
 
     def restore(self, store: HBaseSessions) -> int:
@@ -126,6 +129,8 @@ class SpeedSink:
         elif kind == "metric":
             metrics = metrics_of(row)
             self._metrics[(metrics.host, metrics.minute)] = metrics
+        elif kind in TOP_KINDS:
+            self._top[(row["host"], row["bucket"], kind, row["first_url"])] = row["events"]
         elif kind == "late":
             self._late.append((row["host"], row["ip"], parse_time_ms(row["t_start"]), row["part"], row["offset_min"]))
             if len(self.late_seen) < LATE_REMEMBERED:
@@ -151,7 +156,8 @@ class SpeedSink:
 
     @property
     def pending(self) -> int:
-        return len(self._closed) + len(self._open) + len(self._open_deletes) + len(self._metrics) + len(self._late)
+        pending = (self._closed, self._open, self._open_deletes, self._metrics, self._late, self._top)
+        return sum(map(len, pending))
 
     def flush(self, store: HBaseSessions) -> None:
         """Write everything pending (one batched round per table), on a fresh connection if the Thrift server
@@ -189,6 +195,8 @@ class SpeedSink:
         writer.flush()
         store.put_late_events(self._late)
         self._late.clear()
+        store.put_top_counts(((h, m, TOP_KINDS[k], item), n) for (h, m, k, item), n in self._top.items())
+        self._top.clear()
 
     def refresh_source_stats(self) -> None:
         s = self.stats

@@ -107,3 +107,19 @@ def test_live_top_lists_from_the_real_speed_layer_equal_the_reference(private: S
                 assert (m, got[m][h]) == (m, expected[m][h]), f"speed job: {read_stats(private)}"
     finally:
         job.stop()
+
+
+def test_the_update_topic_writers_top_counts_read_back_summed_over_the_window(private: Settings) -> None:
+    """The cluster's path (update topic -> Python writer) stores the counts the JVM sink stores, read alike."""
+    last = int(time.time() * 1000) // 60_000
+    host = HOSTS[0]
+    with HBaseSessions(private) as store:
+        store.ensure_table()
+        counts = {(host, last, "p", "/a"): 3, (host, last - 4, "p", "/b"): 5, (host, last - 5, "p", "/c"): 9,
+                  (host, last, "r", "(direct)"): 2, (host, last - 59, "r", "x.example"): 1,
+                  (host, last - 60, "r", "y.example"): 7, (HOSTS[1], last, "p", "/z"): 8}  # fmt: skip
+        assert store.put_top_counts(counts.items()) == len(counts)
+    recent = live_top_lists(private, host, 5, now_ms=last * 60_000)
+    assert (recent.pages, recent.referrers) == ([("/b", 5), ("/a", 3)], [("(direct)", 2)])
+    hour = live_top_lists(private, host, 60, now_ms=last * 60_000 + 59_999)
+    assert (hour.pages, hour.referrers) == ([("/c", 9), ("/b", 5), ("/a", 3)], [("(direct)", 2), ("x.example", 1)])

@@ -60,6 +60,15 @@ def test_a_closed_record_is_final() -> None:
     assert s.kinds == {"open": 2, "session": 1, "drop": 1}
 
 
+def test_the_newest_count_of_a_top_list_item_wins_within_a_flush() -> None:
+    s = sink()
+    top = {"host": HOST, "bucket": T0 // 60_000, "first_url": "/a"}
+    apply(s, {**top, "kind": "top_page", "events": 1}, {**top, "kind": "top_page", "events": 4},
+          {**top, "kind": "top_referrer", "first_url": "(direct)", "events": 2})  # fmt: skip
+    assert s._top == {(HOST, T0 // 60_000, "top_page", "/a"): 4, (HOST, T0 // 60_000, "top_referrer", "(direct)"): 2}
+    assert s.pending == 2
+
+
 def test_sweep_drops_live_rows_long_past_their_close_only() -> None:
     s = sink()
     s.open_rows = {(HOST, IP, T0): T0 + 1_000, (HOST, IP, T0 + 3_600_000): T0 + 3_600_000}

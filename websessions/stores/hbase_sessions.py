@@ -440,6 +440,20 @@ class HBaseSessions:
             for key, columns in self.metrics_table.scan(row_start=start, row_stop=stop)
         ]
 
+    def put_top_counts(self, counts: Iterable[tuple[tuple[str, int, str, str], int]]) -> int:
+        """Write top list counts: ((host, minute, family ``p`` or ``r``, item), count), running totals (idempotent)."""
+        rows = list(counts)
+        if not rows:
+            return 0
+
+        def write() -> None:
+            with self.connection.table(self.top_name).batch(batch_size=2000) as batch:
+                for (host, minute, family, item), count in rows:
+                    batch.put(metric_key(host, minute), {f"{family}:{item}".encode(): str(count).encode()})
+
+        self.retrying(write, "writing top list counts")
+        return len(rows)
+
     def top_list_minutes(self, host: str, first_minute: int, last_minute: int) -> Iterator[dict[bytes, bytes]]:
         """The host's top list cells (``p:<page>``, ``r:<referrer host>`` -> count) of each minute from
         ``first_minute`` to ``last_minute`` (minutes since the epoch, both included) that has any; none while the
