@@ -4,8 +4,11 @@ import static org.apache.flink.table.api.Expressions.$;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.typeutils.RowTypeInfo;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.data.RowData;
@@ -30,21 +33,30 @@ public final class SpeedTopLists {
      * {@code top_referrer} of (host, bucket = minute since the epoch), once per change (a running total: each
      * row replaces the previous one of its item). {@code accepted}: the sessionized events (valid, on time), rows
      * of {@link SpeedSessions#INPUT_COLUMNS} with their event time in the record timestamp; {@code sessions}: the
-     * session operator's rows ({@link SpeedSessions#OUTPUT_NAMES}). The stateful operators' uids start with
-     * {@code uidPrefix}.
+     * session operator's rows ({@link SpeedSessions#OUTPUT_NAMES}) as it emits them (keyed by (ip, host): see
+     * the private overload). The stateful operators' uids start with {@code uidPrefix}.
      */
     public static DataStream<RowData> totals(DataStream<RowData> accepted, DataStream<RowData> sessions,
             long emitIntervalMs, int maxItemsPerMinute, long retainMs, String uidPrefix) {
-        return totals(accepted, INPUT_HOST, INPUT_URL, sessions, emitIntervalMs, maxItemsPerMinute, retainMs,
+        return totals(accepted, INPUT_HOST, INPUT_URL, sessions, true, emitIntervalMs, maxItemsPerMinute, retainMs,
                 uidPrefix);
     }
 
+    /**
+     * {@code sessionsKeyed}: {@code sessions} come straight from the session operator, so each row is in the
+     * subtask of its key (ip, host) already: {@link SessionReferrers} is chained to the operator (no shuffle of
+     * the session rows, about one per event in a backlog); else they are shuffled by that key.
+     */
     private static DataStream<RowData> totals(DataStream<RowData> accepted, int hostPos, int urlPos,
-            DataStream<RowData> sessions, long emitIntervalMs, int maxItemsPerMinute, long retainMs, String uidPrefix) {
+            DataStream<RowData> sessions, boolean sessionsKeyed, long emitIntervalMs, int maxItemsPerMinute,
+            long retainMs, String uidPrefix) {
         DataStream<RowData> pages = accepted.transform("page views (host, minute)", TopItems.DELTA_TYPE,
                 new PageCountsPreAggregate(emitIntervalMs, hostPos, urlPos));
-        DataStream<RowData> referrers = sessions
-                .keyBy(row -> row.getString(2).toString() + "|" + row.getString(1).toString(), Types.STRING)
+        KeySelector<RowData, String> key = row -> row.getString(2).toString() + "|" + row.getString(1).toString();
+        KeyedStream<RowData, String> byKey = sessionsKeyed
+                ? DataStreamUtils.reinterpretAsKeyedStream(sessions, key, Types.STRING)
+                : sessions.keyBy(key, Types.STRING);
+        DataStream<RowData> referrers = byKey
                 .process(new SessionReferrers(), TopItems.DELTA_TYPE)
                 .uid(uidPrefix + "session-referrers").name("session referrers");
         return pages.union(referrers)
@@ -89,6 +101,6 @@ public final class SpeedTopLists {
         DataStream<RowData> sessionRows = tEnv.toDataStream(
                 sessions, sessions.getResolvedSchema().toPhysicalRowDataType().bridgedTo(RowData.class));
         return tEnv.fromDataStream(
-                totals(events, 0, 1, sessionRows, emitIntervalMs, maxItemsPerMinute, retainMs, "sql-"));
+                totals(events, 0, 1, sessionRows, false, emitIntervalMs, maxItemsPerMinute, retainMs, "sql-"));
     }
 }
