@@ -4,8 +4,12 @@ Runs against the real local stack (``websessions stack up kafka hbase`` first) o
 tables and checkpoint directories, removed afterwards. Each path runs in a process of its own (its own
 PyFlink JVM, so neither inherits the other's JIT warm-up), one after the other:
 
-- ``new``: the runner's job (:class:`streaming.runner.FlinkJob`): Kafka -> JVM operators -> the JVM HBase
-  sink (``streaming/java-hbase``), no update topic, no Python writer, no Thrift.
+- ``new``: the runner's job (:class:`streaming.runner.FlinkJob`, :func:`streaming.sessions_job.submit_to_hbase`):
+  the DataStream path, Kafka source with the Jackson decoder -> the classifier -> the session operator -> the
+  JVM HBase sink (``streaming/java-hbase``), no SQL, no update topic, no Python writer, no Thrift.
+- ``sql``: the same operator and sink behind the SQL source (JSON format, SQL classification, Table/DataStream
+  conversions, the SQL union of the results: :func:`streaming.sessions_job.kafka_updates`), the runner's job
+  before the DataStream path.
 - ``old``: the path before issue 18: the same job writing an upsert-Kafka update topic
   (:func:`streaming.sessions_job.build`) that the Python writer (:class:`streaming.hbase_sink.SpeedSink`)
   writes to HBase through Thrift.
@@ -217,11 +221,21 @@ class UpdateTopicJob:
         self.result.get_job_client().cancel().result()
 
 
-class DirectJob:
-    """The current path: the runner's job, writing HBase from the JVM; its progress read from HBase."""
+class SqlFlinkJob(FlinkJob):
+    """The runner's job with the SQL source and classification (the ``sql`` path)."""
 
-    def __init__(self, settings: Settings):
-        self.job = FlinkJob(settings)
+    def _submit(self, t_env, jars: list[Path], root: Path):
+        s = self.settings
+        sessions_job.configure(t_env, s, jars, root)
+        updates = sessions_job.kafka_updates(t_env, s, sessions_job.source_group_id(s))
+        return sessions_job.execute_to_hbase(updates, sessions_job.hbase_sink(s), sessions_job.job_name(s))
+
+
+class DirectJob:
+    """The runner's job (or :class:`SqlFlinkJob`), writing HBase from the JVM; its progress read from HBase."""
+
+    def __init__(self, settings: Settings, job: type[FlinkJob] = FlinkJob):
+        self.job = job(settings)
 
     def start(self) -> None:
         self.job.start()
@@ -296,7 +310,8 @@ def probe_latencies_ms(store: HBaseSessions, after_ms: int) -> list[float]:
 
 def run_path(path: str, settings: Settings, n: int, latency_s: float) -> dict:
     """One path over a backlog of ``n`` events, then the latency phase."""
-    job = DirectJob(settings) if path == "new" else UpdateTopicJob(settings)
+    jobs = {"new": lambda: DirectJob(settings), "sql": lambda: DirectJob(settings, SqlFlinkJob)}
+    job = jobs[path]() if path in jobs else UpdateTopicJob(settings)
     me = psutil.Process()
     services = service_processes(settings)
     with HBaseSessions(settings) as store:
@@ -345,7 +360,7 @@ def run_path(path: str, settings: Settings, n: int, latency_s: float) -> dict:
         result["mutations_per_event"] = result["hbase_mutations"] / n
         elapsed = written_at - first
         for name in cpu0:
-            if path == "new" and name == "writer":
+            if path != "old" and name == "writer":
                 continue
             result[f"cpu_us_per_event_{name}"] = (cpu1[name] - cpu0[name]) / n * 1e6
         if gc0 is not None and gc1 is not None and elapsed:
@@ -543,7 +558,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--paths", nargs="+", choices=["new", "old"], default=["new", "old"])
+    parser.add_argument("--paths", nargs="+", choices=["new", "sql", "old"], default=["new", "sql", "old"])
     parser.add_argument("--heap", default="1g", help="the job JVM's heap")
     args = parser.parse_args()
     uid = uuid.uuid4().hex[:6]
