@@ -99,6 +99,9 @@ def session_conf(settings: Settings, app_name: str, *, hive: bool = True) -> dic
         # The job acts on HDFS as the stack's user, like the HiveServer2 service (Hadoop reads the
         # HADOOP_USER_NAME system property when the variable is not set).
         conf["spark.driver.extraJavaOptions"] += f" -DHADOOP_USER_NAME={settings.hdfs_user}"
+    # Executors of a cluster (spark://, ignored by local[N]) as the driver: UTC, the same JIT option and user.
+    user = f" -DHADOOP_USER_NAME={settings.hdfs_user}" if hive else ""
+    conf["spark.executor.extraJavaOptions"] = f"-Duser.timezone=UTC -XX:-DontCompileHugeMethods{user}"
     return conf
 
 

@@ -23,44 +23,56 @@ from tests.integration.datasets import whole_pipeline_dataset
 from tests.integration.test_batch import D, known_events
 from websessions.clients import hdfs
 from websessions.sessionizer import sessionize
-from websessions.sessions import SessionRule
+from websessions.sessions import Session, SessionRule
+from websessions.settings import Settings
 from websessions.stores.postgres_sessions import sessions_of_day
 
 pytestmark = pytest.mark.integration
 
 
+def write_known_day(settings: Settings) -> list[Session]:
+    """The batch test's known events into the dataset's raw areas, D marked complete; the reference sessions of D."""
+    fs = hdfs.webhdfs(settings)
+    files = known_events()
+    for (day, late), events in files.items():
+        root = settings.raw_events_dir + ("_late" if late else "")
+        data = "".join(e.to_json() + "\n" for e in events).encode()
+        fs.write(f"{root}/dt={day}/part-000-000000000000-000000000099.jsonl", data=data)
+    fs.write(f"{settings.raw_events_dir}/dt={D}/_COMPLETE", data=b"{}")
+    everything = [e for events in files.values() for e in events]
+    return [s for s in sessionize(everything, SessionRule.from_settings(settings)) if s.dt == D]
+
+
+def run_spark_step(settings: Settings, home: Path) -> subprocess.CompletedProcess:
+    """``airflow tasks test web_sessions_nightly spark_batch D`` with the Spark connection Airflow gets from
+    ``settings`` and a metadata database of its own (SQLite) in ``home``, migrated on first use."""
+    env = {
+        **os.environ,
+        **settings.as_env(),
+        **spark_connection_env(settings),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        # As under the stack's scheduler: the virtualenv's bin (spark-submit) is not on the PATH.
+        "PATH": os.pathsep.join(
+            p for p in os.environ["PATH"].split(os.pathsep) if p != os.path.dirname(sys.executable)
+        ),
+    }
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    if not (home / "airflow.db").exists():
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return subprocess.run(
+        [airflow, "tasks", "test", "web_sessions_nightly", "spark_batch", D],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+
+
 def test_the_spark_step_submits_the_batch_through_the_settings_connection(stack, tmp_path: Path) -> None:
     base = stack("postgres", "hdfs", "hive")
     with whole_pipeline_dataset(base, "submit") as settings:
-        fs = hdfs.webhdfs(settings)
-        files = known_events()
-        for (day, late), events in files.items():
-            root = settings.raw_events_dir + ("_late" if late else "")
-            data = "".join(e.to_json() + "\n" for e in events).encode()
-            fs.write(f"{root}/dt={day}/part-000-000000000000-000000000099.jsonl", data=data)
-        fs.write(f"{settings.raw_events_dir}/dt={D}/_COMPLETE", data=b"{}")
-        everything = [e for events in files.values() for e in events]
-        expected = [s for s in sessionize(everything, SessionRule.from_settings(settings)) if s.dt == D]
-
-        env = {
-            **os.environ,
-            **settings.as_env(),
-            **spark_connection_env(settings),
-            "AIRFLOW_HOME": str(tmp_path),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
-            # As under the stack's scheduler: the virtualenv's bin (spark-submit) is not on the PATH.
-            "PATH": os.pathsep.join(
-                p for p in os.environ["PATH"].split(os.pathsep) if p != os.path.dirname(sys.executable)
-            ),
-        }
-        airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-        run = subprocess.run(
-            [airflow, "tasks", "test", "web_sessions_nightly", "spark_batch", D],
-            env=env, capture_output=True, text=True, timeout=1200,
-        )  # fmt: skip
+        expected = write_known_day(settings)
+        run = run_spark_step(settings, tmp_path)
         log = run.stdout + run.stderr
         assert run.returncode == 0, log[-4000:]
 

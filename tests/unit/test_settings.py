@@ -74,3 +74,15 @@ def test_no_secret_has_a_default_in_code() -> None:
 def test_as_env_round_trips_through_load_settings(tmp_path: Path) -> None:
     original = load_settings({"WEBSESSIONS_STACK_DIR": str(tmp_path), "WEBSESSIONS_HIVE_PORT": "10001"})
     assert load_settings(original.as_env()) == original
+
+
+def test_cluster_mode_sends_the_batch_to_the_stacks_spark_master_unless_one_is_set(tmp_path: Path) -> None:
+    env = {"WEBSESSIONS_STACK_DIR": str(tmp_path)}
+    assert load_settings(env).spark_master == "local[2]"
+    cluster = load_settings({**env, "WEBSESSIONS_STACK_CLUSTER": "1"})
+    assert cluster.stack_cluster and cluster.spark_master == "spark://127.0.0.1:7077"
+    assert load_settings(env).in_cluster_mode() == cluster
+    assert load_settings(cluster.as_env()) == cluster  # what Airflow's children get
+    chosen = load_settings({**env, "WEBSESSIONS_STACK_CLUSTER": "1", "WEBSESSIONS_SPARK_MASTER": "spark://m:7077"})
+    assert chosen.spark_master == "spark://m:7077"
+    assert (cluster.flink_rest_url, cluster.spark_master_ui_url) == ("http://127.0.0.1:8081", "http://127.0.0.1:8082")
