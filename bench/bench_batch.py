@@ -14,6 +14,8 @@ Then, each in a fresh process, timed from the outside:
   eleven Hive partitions written to HDFS and the day replaced in Postgres — the whole nightly job;
 - **reference**: ``websessions.events.validate`` of every line, then ``websessions.sessionizer.sessionize``
   (the oracle; all in memory), sessions starting on the day kept;
+- **spark-cluster**: the same job on the Spark standalone cluster of ``websessions stack up --cluster``
+  (``spark://127.0.0.1:7077``, one worker: 1 core, a 1g executor; the driver in this process);
 - **duckdb**: the same sessions in DuckDB SQL (explicit JSON columns, dedupe, lag + running sum,
   aggregates), into an in-memory table — sessions only, no stats, history or loads.
 
@@ -105,11 +107,12 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def measure_spark(root: Path) -> dict:
+def measure_spark(root: Path, cluster: bool = False) -> dict:
     from batch.sessions_job import run_day
     from websessions.settings import get_settings
 
-    settings = dataclasses.replace(get_settings(), raw_events_dir=root.as_uri(), hive_database="bench_batch")
+    base = get_settings().in_cluster_mode() if cluster else get_settings()  # cluster: the stack's spark:// master
+    settings = dataclasses.replace(base, raw_events_dir=root.as_uri(), hive_database="bench_batch")
     phases: list[tuple[float, str]] = []
     t0 = time.monotonic()
     result = run_day(settings, DAY, progress=lambda m: phases.append((time.monotonic() - t0, m)))
@@ -184,7 +187,12 @@ def measure_duckdb(root: Path) -> dict:
     return {"sessions": sessions, "events": int(events), "peak_rss_mb": _peak_rss_mb(), "duckdb": duckdb.__version__}
 
 
-MEASURES = {"spark": measure_spark, "reference": measure_reference, "duckdb": measure_duckdb}
+MEASURES = {
+    "spark": measure_spark,
+    "spark-cluster": lambda root: measure_spark(root, cluster=True),
+    "reference": measure_reference,
+    "duckdb": measure_duckdb,
+}
 
 
 def run_measurement(kind: str, root: Path) -> dict:
@@ -238,9 +246,10 @@ def main() -> int:
             print(f"| {size:,} | {r['sessions']:,} | {kind} | {r['seconds']:.1f} | {size / r['seconds']:,.0f} | "
                   f"{ratio} | {rss} |")  # fmt: skip
     for size, results in rows:
-        if "spark" in results:
-            phases = ", ".join(f"{t:.0f}s {m}" for t, m in results["spark"]["phases"])
-            print(f"\nspark phases at {size:,} ({results['spark']['postgres']}): {phases}")
+        for kind in ("spark", "spark-cluster"):
+            if kind in results:
+                phases = ", ".join(f"{t:.0f}s {m}" for t, m in results[kind]["phases"])
+                print(f"\n{kind} phases at {size:,} ({results[kind]['postgres']}): {phases}")
     return 0
 
 
