@@ -8,12 +8,12 @@ No Kafka, HBase or checkpoints: the seeded workload of ``bench_speed.py`` is wri
 operator runs in ``metric`` too (it is what produces the minutes), its session rows then unused.
 
 The DataStream path of ``websessions speed start`` (``SpeedStream``, :func:`streaming.sessions_job.stream_updates`):
-``stream-decode`` (the Jackson decoder and the classifier only) and ``stream`` (the whole job: sessions and
-metrics as update rows; the file has no partitions, so no counters or late rows, as ``session+metric``), into
-Flink's discarding sink.
+``stream-read`` (the file source and the Jackson decoder), ``stream-decode`` (and the classifier) and ``stream``
+(the whole job: sessions and metrics as update rows; the file has no partitions, so no counters or late rows,
+as ``session+metric``), into Flink's discarding sink.
 
     .venv/bin/python bench/bench_speed_branches.py --events 1000000 source session metric session+metric
-    .venv/bin/python bench/bench_speed_branches.py --events 1000000 stream-decode stream session+metric
+    .venv/bin/python bench/bench_speed_branches.py --events 1000000 stream-read stream-decode stream session+metric
 """
 
 from __future__ import annotations
@@ -58,11 +58,16 @@ def run_stream(variant: str, path: Path) -> float:
     events = sessions_job.file_events(t_env, path, rule)
     caps = sessions_job.StateCaps.from_settings(settings)
     stream = sessions_job.get_java_class(sessions_job.STREAM_CLASS)
-    pipeline = stream.pipeline(
-        events, rule.timeout_ms, settings.speed_emit_interval_ms, caps.max_ids_per_session,
-        caps.max_urls_per_session, sessions_job.METRIC_STATE_S * 1000, False, "",
-    )  # fmt: skip
-    result = pipeline.accepted() if variant == "stream-decode" else pipeline.updates()
+    if variant == "stream-read":
+        result = events
+    elif variant == "stream-decode":
+        classifier = sessions_job.get_java_class("websessions.speed.EventClassifier")(settings.speed_emit_interval_ms)
+        result = events.transform("classify", stream.INPUT_TYPE_INFO, classifier)
+    else:
+        result = stream.updates(
+            events, rule.timeout_ms, settings.speed_emit_interval_ms, caps.max_ids_per_session,
+            caps.max_urls_per_session, sessions_job.METRIC_STATE_S * 1000, False, "",
+        )  # fmt: skip
     sink = get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink()
     started = time.monotonic()
     sessions_job.execute_stream(t_env, result, sink, f"bench {variant}").get_job_execution_result().result()
