@@ -9,8 +9,9 @@ layer closes D's sessions. Then ``web_sessions_nightly`` is triggered for D thro
 
 - run 1 must succeed; Postgres' sessions of D, the domain report and the reconciliation (zero
   mismatches) are checked against the reference sessionizer's numbers;
-- run 2 is a rerun of D during an outage of the ``websessions`` database: the Spark step fails, is
-  retried by Airflow once the database is back, and the run ends with exactly the rows of run 1.
+- run 2 is a rerun of D with an outage of the ``websessions`` database from the moment its schema step
+  has passed: the Spark step fails, is retried by Airflow once the database is back, and the run ends
+  with exactly the rows of run 1.
 """
 
 from __future__ import annotations
@@ -180,8 +181,16 @@ def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_databas
         reconciliation = cur.fetchall()
     assert reconciliation == [(h, len(per_host[h]), 0, 0, 0, True) for h in sorted(per_host)]
 
-    # Run 2: the websessions database refuses connections when the run starts; Airflow retries the
-    # Spark step, the database comes back, and the day ends with the same rows (none doubled).
+    # Run 2: the websessions database refuses connections once the run has migrated its schema, so the
+    # Spark step meets the outage; Airflow retries it, the database comes back, and the day ends with
+    # the same rows (none doubled).
+    second = api.trigger(DAG, conf=run_conf(settings), day=DAY)
+    wait_for(
+        "the run's schema step to pass",
+        lambda: unblock(api) or api.task_state(DAG, second, "migrate_serving_schema") == "success",
+        300,
+        interval_s=1,
+    )
     admin = Postgres(settings).superuser_connection()
     try:
         with admin.cursor() as cur:
@@ -189,7 +198,6 @@ def test_the_nightly_dag_recomputes_a_day_through_airflow_and_survives_a_databas
             cur.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (settings.postgres_db,)
             )
-        second = api.trigger(DAG, conf=run_conf(settings), day=DAY)
         wait_for(
             "the Spark step to fail and wait for its retry",
             lambda: unblock(api) or api.task_state(DAG, second, "spark_batch") == "up_for_retry",
