@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from websessions import audit, live_top, live_view, pipeline_state, report
+from websessions.analytics import LoadTimeRow
 from websessions.sessions import Session
 from websessions.settings import get_settings
 from websessions.stores import hive_history, postgres_alerts, postgres_analytics
@@ -117,7 +118,7 @@ def event_types(dt_from: str, dt_to: str, host: str | None) -> list[postgres_ana
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def load_times(dt: str, host: str | None) -> list[postgres_analytics.LoadTimes]:
+def load_times(dt: str, host: str | None) -> list[LoadTimeRow]:
     return postgres_analytics.load_times(get_settings(), dt, host, pages=True, limit=5)
 
 
