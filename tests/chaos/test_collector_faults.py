@@ -31,6 +31,7 @@ from tests.integration.datasets import kafka_topics, private_settings
 from websessions.audit import scan_topic
 from websessions.background import BackgroundJob
 from websessions.collector.framing import pixel_event_id
+from websessions.commands import exit_codes
 from websessions.settings import Settings
 from websessions.stack.process import ManagedProcess
 from websessions.stack.registry import build_service
@@ -231,8 +232,8 @@ def test_kafka_paused_under_keep_alive_traffic_gives_503s_and_loses_nothing(coll
     assert not lost, sorted(lost)[:10]
     assert set(in_topic) <= sent  # nothing in the topic that no client sent
     assert len(acknowledged) >= 1000
-    # `ingest` while Kafka was paused: a non-zero exit within bounded time, one line, what was acknowledged.
-    assert ingest_code == 1 and ingest_s < 8.0
+    # `ingest` while Kafka was paused: exit 4 (unreachable) within bounded time, one line, what was acknowledged.
+    assert ingest_code == exit_codes.UNREACHABLE and ingest_s < 8.0
     (line,) = ingest_err.strip().splitlines()
     assert line.startswith("error: kafka did not acknowledge 50 messages: Local: Message timed out (50)"), line
     assert "acknowledged before the failure: 100 events" in line
