@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.vectors.loader import Case
 from websessions.events import Event, validate
+from websessions.platform.artifacts import classpath
 
 
 def canonical_events(case: Case) -> list[Event]:
@@ -36,7 +37,12 @@ def run_cases(cases: list[Case], directory: Path) -> dict[str, list[dict]]:
 
     settings = load_settings(create_secrets=False)
     t_env = sessions_job.stream_table_environment()
-    sessions_job.configure(t_env, settings, jars=[sessions_job.operator_jar(settings)], checkpoint_dir=None)
+    sessions_job.configure(
+        t_env,
+        settings,
+        jars=[*classpath(settings, "flink-connectors"), sessions_job.operator_jar(settings)],
+        checkpoint_dir=None,
+    )
     t_env.get_config().set("parallelism.default", "1")
     per_case = []
     for i, case in enumerate(cases):

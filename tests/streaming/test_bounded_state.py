@@ -12,6 +12,7 @@ import pytest
 from streaming import sessions_job
 from streaming.updates import session_of_update
 from tests.batch.rawfiles import canonical
+from websessions.platform.artifacts import classpath
 from websessions.sessionizer import sessionize
 from websessions.sessions import SessionRule
 
@@ -55,7 +56,12 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     path = Path(tmp_path_factory.mktemp("bounded")) / "events.jsonl"
     path.write_text("".join(e.to_json() + "\n" for e in endless_session()), encoding="utf-8")
     t_env = sessions_job.stream_table_environment()
-    sessions_job.configure(t_env, settings, jars=[sessions_job.operator_jar(settings)], checkpoint_dir=None)
+    sessions_job.configure(
+        t_env,
+        settings,
+        jars=[*classpath(settings, "flink-connectors"), sessions_job.operator_jar(settings)],
+        checkpoint_dir=None,
+    )
     t_env.get_config().set("parallelism.default", "1")
     raw = sessions_job.file_source(t_env, path, RULE, name="endless")
     caps = sessions_job.StateCaps(max_ids_per_session=CAP, max_urls_per_session=CAP)
